@@ -1,0 +1,87 @@
+/**
+ * Fan-out over shards with bounded concurrency, a deadline and honest partial results.
+ *
+ * The result lists every target, each as a value or an error, and `complete` is true only when
+ * every target answered. Callers decide what a partial answer means; nothing here turns one into
+ * a complete-looking answer.
+ */
+import { ShardError } from "./errors.js";
+
+/** Options of {@link fanOut}. */
+export interface FanOutOptions {
+  /** Calls in flight at once. Default 16. */
+  concurrency?: number;
+  /** Time for the whole fan-out; targets not answered by then fail with `DeadlineExceeded`. Default 10 s. */
+  deadlineMs?: number;
+}
+
+/** The outcome for one target. */
+export type FanOutOutcome<T> =
+  | { shard: string; ok: true; value: T }
+  | { shard: string; ok: false; error: Error };
+
+/** Every target's outcome, in target order, and whether all succeeded. */
+export interface FanOutResult<T> {
+  results: FanOutOutcome<T>[];
+  complete: boolean;
+  /** Map version the targets came from, when the fan-out was routed. */
+  mapVersion?: number;
+}
+
+/** The values of the successful outcomes, in target order. */
+export function valuesOf<T>(result: FanOutResult<T>): T[] {
+  return result.results.flatMap((r) => (r.ok ? [r.value] : []));
+}
+
+/** The errors of the failed outcomes, in target order. */
+export function errorsOf<T>(result: FanOutResult<T>): { shard: string; error: Error }[] {
+  return result.results.flatMap((r) => (r.ok ? [] : [{ shard: r.shard, error: r.error }]));
+}
+
+/** Calls `call(target)` for every target, at most `concurrency` at a time, until the deadline. */
+export async function fanOut<T>(
+  targets: readonly string[],
+  call: (target: string, index: number) => Promise<T>,
+  options: FanOutOptions = {},
+): Promise<FanOutResult<T>> {
+  const concurrency = Math.max(1, Math.floor(options.concurrency ?? 16));
+  const deadlineMs = options.deadlineMs ?? 10_000;
+  const results = new Array<FanOutOutcome<T> | undefined>(targets.length);
+  let next = 0;
+  let expired = false;
+
+  const worker = async (): Promise<void> => {
+    while (!expired && next < targets.length) {
+      const index = next++;
+      const shard = targets[index]!;
+      try {
+        const value = await call(shard, index);
+        if (!expired) results[index] = { shard, ok: true, value };
+      } catch (error) {
+        if (!expired) results[index] = { shard, ok: false, error: error instanceof Error ? error : new Error(String(error)) };
+      }
+    }
+  };
+
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      expired = true;
+      resolve();
+    }, deadlineMs);
+  });
+  const workers = Array.from({ length: Math.min(concurrency, targets.length) }, worker);
+  await Promise.race([Promise.all(workers), deadline]);
+  if (timer !== undefined) clearTimeout(timer);
+  expired = true;
+
+  const filled = targets.map(
+    (shard, i): FanOutOutcome<T> =>
+      results[i] ?? {
+        shard,
+        ok: false,
+        error: new ShardError("DeadlineExceeded", `shard '${shard}' did not answer within ${deadlineMs} ms`),
+      },
+  );
+  return { results: filled, complete: filled.every((r) => r.ok) };
+}

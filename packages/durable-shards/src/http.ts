@@ -1,0 +1,37 @@
+/**
+ * Mapping library errors onto HTTP answers at a Worker's edge.
+ */
+import { OverloadedError, ShardError } from "./errors.js";
+import { isOverloaded } from "./retry.js";
+
+const STATUS: Partial<Record<string, number>> = {
+  InvalidArgument: 400,
+  InvalidKey: 400,
+  UnknownKeyspace: 404,
+  UnknownShard: 404,
+  KeyspaceExists: 409,
+  ShardExists: 409,
+  LastShard: 409,
+  ChangeInProgress: 409,
+  DeadlineExceeded: 504,
+};
+
+/**
+ * A JSON error response for `error`: 503 with `Retry-After` for overload, 4xx for rejected input,
+ * 503 for other retryable failures, or `undefined` when the error is not one the library knows
+ * (let the app's own handler decide).
+ */
+export function errorResponse(error: unknown): Response | undefined {
+  if (isOverloaded(error)) {
+    const retryAfter = error instanceof OverloadedError ? error.retryAfterSeconds : 1;
+    return Response.json(
+      { error: "overloaded", message: "the service is overloaded; retry later" },
+      { status: 503, headers: { "Retry-After": String(retryAfter) } },
+    );
+  }
+  const typed = ShardError.from(error);
+  if (!typed) return undefined;
+  const status = STATUS[typed.code] ?? (typed.retryable ? 503 : 500);
+  const headers: HeadersInit = status === 503 ? { "Retry-After": "1" } : {};
+  return Response.json({ error: typed.code, message: typed.detail }, { status, headers });
+}

@@ -1,0 +1,81 @@
+/**
+ * The retry policy for calls to Durable Objects.
+ *
+ * Only errors the platform marks `retryable` and not `overloaded` are retried, with jittered
+ * exponential backoff and a bounded number of attempts. Each attempt gets a new stub, because a
+ * stub that threw may stay broken. Overload is never retried: it surfaces as
+ * {@link OverloadedError} so the edge can shed load (503 + Retry-After).
+ */
+import { OverloadedError, ShardError } from "./errors.js";
+
+/** Options of {@link withRetry}. */
+export interface RetryOptions {
+  /** Attempts in total, including the first. Default 3. */
+  maxAttempts?: number;
+  /** Backoff before the second attempt; doubles each time. Default 50 ms. */
+  baseDelayMs?: number;
+  /** Cap of one backoff. Default 2,000 ms. */
+  maxDelayMs?: number;
+  /** Source of jitter in [0, 1); defaults to `Math.random`. */
+  random?: () => number;
+  /** Called before each retry, e.g. for metrics. */
+  onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
+}
+
+interface PlatformErrorFlags {
+  retryable?: unknown;
+  overloaded?: unknown;
+}
+
+/** Whether the platform marked `error` as overload ("Durable Object is overloaded", …). */
+export function isOverloaded(error: unknown): boolean {
+  if (error instanceof OverloadedError) return true;
+  return typeof error === "object" && error !== null && (error as PlatformErrorFlags).overloaded === true;
+}
+
+/** Whether `error` may be retried: marked `retryable` and not overloaded. */
+export function isRetryable(error: unknown): boolean {
+  if (isOverloaded(error)) return false;
+  if (error instanceof ShardError) return error.retryable;
+  return typeof error === "object" && error !== null && (error as PlatformErrorFlags).retryable === true;
+}
+
+/** Jittered exponential backoff ("full jitter") before attempt `attempt + 1`. */
+export function backoffDelay(attempt: number, options: RetryOptions = {}): number {
+  const base = options.baseDelayMs ?? 50;
+  const cap = options.maxDelayMs ?? 2_000;
+  const random = options.random ?? Math.random;
+  return Math.floor(random() * Math.min(cap, base * 2 ** (attempt - 1)));
+}
+
+/**
+ * Calls `call(newStub(), attempt)` until it succeeds, fails with a non-retryable error, or the
+ * attempts run out (the last error is rethrown). Overload is rethrown as {@link OverloadedError}.
+ */
+export async function withRetry<S, T>(
+  newStub: () => S,
+  call: (stub: S, attempt: number) => Promise<T>,
+  options: RetryOptions = {},
+): Promise<T> {
+  const maxAttempts = Math.max(1, options.maxAttempts ?? 3);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call(newStub(), attempt);
+    } catch (error) {
+      if (isOverloaded(error)) {
+        throw error instanceof OverloadedError
+          ? error
+          : new OverloadedError(error instanceof Error ? error.message : String(error), { cause: error });
+      }
+      if (!isRetryable(error) || attempt >= maxAttempts) throw error;
+      const delay = backoffDelay(attempt, options);
+      options.onRetry?.(error, attempt, delay);
+      await sleep(delay);
+    }
+  }
+}
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

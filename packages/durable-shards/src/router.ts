@@ -1,0 +1,295 @@
+/**
+ * The router: sends each call to the shard that owns its key.
+ *
+ * Maps are cached per isolate (see {@link MapCache}); on the steady-state path a call is one hash,
+ * one table lookup and one RPC, and the directory is not contacted. When a shard fences a call off
+ * (`WrongShard`), the router refreshes the map and retries, a bounded number of times. Platform
+ * errors follow the retry policy in `retry.ts` (new stub per attempt, no retry on overload).
+ */
+import { ShardError, WrongShardError } from "./errors.js";
+import { fanOut, type FanOutOptions, type FanOutResult } from "./fan-out.js";
+import type { KeyFence, RoutedReply, ShardFence } from "./fence.js";
+import { DEFAULT_DIRECTORY_NAME, type RoutingInfo, type ShardDirectory } from "./directory.js";
+import { backoffDelay, sleep, withRetry, type RetryOptions } from "./retry.js";
+import { keySchema, keyspaceNameSchema, parse, shardIdSchema } from "./schema.js";
+import { ShardMap } from "./shard-map.js";
+import type { ShardedObject } from "./sharded-object.js";
+
+/** A cached routing entry. */
+interface CachedRouting {
+  info: { placement: "entity"; keyspace: string; version: number } | ShardMap;
+  fetchedAt: number;
+}
+
+/**
+ * Routing info cached per isolate. Routers share {@link defaultMapCache} unless given their own
+ * (tests give separate caches to simulate separate isolates).
+ */
+export class MapCache {
+  private readonly entries = new Map<string, CachedRouting>();
+  private readonly loading = new Map<string, Promise<CachedRouting>>();
+
+  get(key: string): CachedRouting | undefined {
+    return this.entries.get(key);
+  }
+
+  /** Loads `key` once even when many calls ask at the same time. */
+  async load(key: string, loader: () => Promise<CachedRouting>): Promise<CachedRouting> {
+    const running = this.loading.get(key);
+    if (running) return running;
+    const promise = loader()
+      .then((entry) => {
+        const current = this.entries.get(key);
+        // Never go back to an older version when answers arrive out of order.
+        if (!current || versionOf(entry) >= versionOf(current)) this.entries.set(key, entry);
+        return this.entries.get(key)!;
+      })
+      .finally(() => this.loading.delete(key));
+    this.loading.set(key, promise);
+    return promise;
+  }
+
+  /** Forgets every cached map. */
+  clear(): void {
+    this.entries.clear();
+  }
+}
+
+function versionOf(entry: CachedRouting): number {
+  return entry.info.version;
+}
+
+/** The cache routers use by default: one per isolate. */
+export const defaultMapCache = new MapCache();
+
+/** Options of {@link ShardRouter}. */
+export interface RouterOptions<T extends ShardedObject> {
+  /** The directory's namespace. */
+  directory: DurableObjectNamespace<ShardDirectory>;
+  /** Name of the directory object. Default {@link DEFAULT_DIRECTORY_NAME}. */
+  directoryName?: string;
+  /** The namespace of the keyspace's objects. */
+  namespace: DurableObjectNamespace<T>;
+  keyspace: string;
+  /** Cache of routing info; default the isolate-wide {@link defaultMapCache}. */
+  cache?: MapCache;
+  /** Maps older than this are refreshed before use. Default 5 minutes; `Infinity` never. */
+  refreshIntervalMs?: number;
+  /** Attempts when shards fence calls off (each after a map refresh). Default 5. */
+  maxRoutingAttempts?: number;
+  /** Policy for platform errors; see `retry.ts`. */
+  retry?: RetryOptions;
+}
+
+type AnyFunction = (...args: never[]) => unknown;
+type OwnMethods<T> = {
+  [K in Exclude<keyof T, keyof ShardedObject>]: T[K] extends AnyFunction ? K : never;
+}[Exclude<keyof T, keyof ShardedObject>];
+
+/** A key's view of a keyspace object: its per-key methods without the leading key parameter. */
+export type KeyClient<T> = {
+  [K in OwnMethods<T>]: T[K] extends (key: string, ...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
+};
+
+/** A whole shard's view of a keyspace object: its methods as they are declared. */
+export type ShardClient<T> = {
+  [K in OwnMethods<T>]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
+};
+
+/** The RPC surface the router uses; kept narrow so typing stubs stays cheap. */
+interface ShardRpc {
+  routedCall(fence: KeyFence, method: string, args: unknown[]): Promise<RoutedReply>;
+  shardCall(fence: ShardFence, method: string, args: unknown[]): Promise<RoutedReply>;
+}
+
+/** Routes calls of one keyspace. Cheap to construct; construct one per request if convenient. */
+export class ShardRouter<T extends ShardedObject> {
+  readonly keyspace: string;
+  private readonly cache: MapCache;
+  private readonly cacheKey: string;
+
+  constructor(private readonly options: RouterOptions<T>) {
+    this.keyspace = parse(keyspaceNameSchema, options.keyspace, "keyspace");
+    this.cache = options.cache ?? defaultMapCache;
+    this.cacheKey = `${options.directoryName ?? DEFAULT_DIRECTORY_NAME}/${this.keyspace}`;
+  }
+
+  /** A client whose methods run on the object that owns `key`. */
+  get(key: string): KeyClient<T> {
+    const k = parse(keySchema, key, "key");
+    return new Proxy({} as KeyClient<T>, {
+      get: (_, method) => (typeof method === "string" ? (...args: unknown[]) => this.call(k, method, args) : undefined),
+    });
+  }
+
+  /** Calls `method(key, ...args)` on the owner of `key`. */
+  async call(key: string, method: string, args: unknown[] = []): Promise<unknown> {
+    const k = parse(keySchema, key, "key");
+    const maxAttempts = this.options.maxRoutingAttempts ?? 5;
+    let lastRefusal: WrongShardError | undefined;
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      const info = await this.routing(lastRefusal !== undefined);
+      let reply: RoutedReply;
+      if (info instanceof ShardMap) {
+        const shard = info.shardOfKey(k);
+        const fence: KeyFence = { keyspace: this.keyspace, shard: shard.id, key: k, version: info.version };
+        reply = await withRetry(
+          () => this.stub(`${this.keyspace}:${shard.id}`, shard.locationHint),
+          (stub) => stub.routedCall(fence, method, args),
+          this.options.retry,
+        );
+      } else {
+        const fence: KeyFence = { keyspace: this.keyspace, key: k, version: info.version };
+        reply = await withRetry(
+          () => this.stub(`${this.keyspace}:${k}`),
+          (stub) => stub.routedCall(fence, method, args),
+          this.options.retry,
+        );
+      }
+      if (reply.ok) return reply.value;
+      lastRefusal = new WrongShardError(reply.wrongShard.message, reply.wrongShard.version);
+      // A refusal at a version we already hold means a move is in flight: give it a moment.
+      if (attempt > 1) await sleep(backoffDelay(attempt - 1, { baseDelayMs: 20, ...this.options.retry }));
+    }
+    throw new ShardError("RetriesExhausted", `key '${truncate(k)}' of '${this.keyspace}' was refused ${maxAttempts} times: ${lastRefusal?.detail}`, {
+      retryable: true,
+      cause: lastRefusal,
+    });
+  }
+
+  /** A client whose methods run on shard `shardId` as a whole. */
+  shard(shardId: string): ShardClient<T> {
+    const id = parse(shardIdSchema, shardId, "shardId");
+    return new Proxy({} as ShardClient<T>, {
+      get: (_, method) =>
+        typeof method === "string"
+          ? async (...args: unknown[]) => {
+              const map = await this.hashMap();
+              return this.callShard(map, id, method, args);
+            }
+          : undefined,
+    });
+  }
+
+  /**
+   * Runs `call` on every shard. When a shard reports that the map changed under the fan-out, the
+   * map is refreshed and the fan-out runs once more; failures after that stay in the result.
+   */
+  async all<R>(call: (shard: ShardClient<T>, shardId: string) => Promise<R>, options: FanOutOptions = {}): Promise<FanOutResult<R>> {
+    let map = await this.hashMap();
+    let result = await this.fanOver(map, map.shards.map((s) => s.id), call, options);
+    if (result.results.some((r) => !r.ok && r.error instanceof WrongShardError)) {
+      map = await this.hashMap(true);
+      result = await this.fanOver(map, map.shards.map((s) => s.id), call, options);
+    }
+    return result;
+  }
+
+  /** Runs `call` on each shard that owns at least one of `keys`, with the keys it owns. */
+  async some<R>(
+    keys: readonly string[],
+    call: (shard: ShardClient<T>, keys: string[], shardId: string) => Promise<R>,
+    options: FanOutOptions = {},
+  ): Promise<FanOutResult<R>> {
+    const map = await this.hashMap();
+    const byShard = new Map<string, string[]>();
+    for (const key of keys) {
+      const id = map.shardOfKey(parse(keySchema, key, "key")).id;
+      byShard.set(id, [...(byShard.get(id) ?? []), key]);
+    }
+    return this.fanOver(map, [...byShard.keys()], (client, id) => call(client, byShard.get(id)!, id), options);
+  }
+
+  /** The current map (fetching it when not cached). */
+  async map(): Promise<ShardMap> {
+    return this.hashMap();
+  }
+
+  /** Fetches routing info from the directory if it changed since the cached version. */
+  async refresh(): Promise<void> {
+    await this.fetchRouting(this.cache.get(this.cacheKey)?.info.version);
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  private async fanOver<R>(
+    map: ShardMap,
+    shardIds: string[],
+    call: (shard: ShardClient<T>, shardId: string) => Promise<R>,
+    options: FanOutOptions,
+  ): Promise<FanOutResult<R>> {
+    const result = await fanOut(
+      shardIds,
+      (id) => {
+        const client = new Proxy({} as ShardClient<T>, {
+          get: (_, method) => (typeof method === "string" ? (...args: unknown[]) => this.callShard(map, id, method, args) : undefined),
+        });
+        return call(client, id);
+      },
+      options,
+    );
+    return { ...result, mapVersion: map.version };
+  }
+
+  private async callShard(map: ShardMap, shardId: string, method: string, args: unknown[]): Promise<unknown> {
+    const shard = map.shards.find((s) => s.id === shardId);
+    if (!shard) throw new ShardError("UnknownShard", `shard '${shardId}' is not in map version ${map.version} of '${this.keyspace}'`);
+    const fence: ShardFence = { keyspace: this.keyspace, shard: shardId, version: map.version };
+    const reply = await withRetry(
+      () => this.stub(`${this.keyspace}:${shardId}`, shard.locationHint),
+      (stub) => stub.shardCall(fence, method, args),
+      this.options.retry,
+    );
+    if (reply.ok) return reply.value;
+    throw new WrongShardError(reply.wrongShard.message, reply.wrongShard.version);
+  }
+
+  private async hashMap(force = false): Promise<ShardMap> {
+    const info = await this.routing(force);
+    if (!(info instanceof ShardMap)) throw new ShardError("InvalidArgument", `keyspace '${this.keyspace}' uses entity placement and has no shards`);
+    return info;
+  }
+
+  /** Cached routing info, asked of the directory when missing, stale, or `force`d after a refusal. */
+  private async routing(force: boolean): Promise<CachedRouting["info"]> {
+    const cached = this.cache.get(this.cacheKey);
+    const interval = this.options.refreshIntervalMs ?? 300_000;
+    if (cached && !force && Date.now() - cached.fetchedAt < interval) {
+      return cached.info;
+    }
+    return (await this.fetchRouting(cached?.info.version)).info;
+  }
+
+  private fetchRouting(knownVersion: number | undefined): Promise<CachedRouting> {
+    return this.cache.load(this.cacheKey, async () => {
+      const directory = this.options.directory;
+      const name = this.options.directoryName ?? DEFAULT_DIRECTORY_NAME;
+      let info: RoutingInfo | null;
+      try {
+        info = await withRetry(
+          () => directory.getByName(name) as unknown as { getMap(k: string, v?: number): Promise<RoutingInfo | null> },
+          (stub) => stub.getMap(this.keyspace, knownVersion),
+          this.options.retry,
+        );
+      } catch (error) {
+        throw ShardError.from(error) ?? error;
+      }
+      const cached = this.cache.get(this.cacheKey);
+      if (info === null && cached) return { info: cached.info, fetchedAt: Date.now() };
+      if (info === null) throw new ShardError("UnknownKeyspace", `directory returned no map for '${this.keyspace}'`);
+      return {
+        info: info.placement === "entity" ? info : ShardMap.fromSnapshot(info),
+        fetchedAt: Date.now(),
+      };
+    });
+  }
+
+  private stub(name: string, locationHint?: DurableObjectLocationHint): ShardRpc {
+    const options = locationHint ? { locationHint } : undefined;
+    return this.options.namespace.getByName(name, options) as unknown as ShardRpc;
+  }
+}
+
+function truncate(key: string): string {
+  return key.length > 40 ? `${key.slice(0, 40)}…` : key;
+}

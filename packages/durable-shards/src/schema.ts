@@ -1,0 +1,63 @@
+/**
+ * Input schemas shared by the directory, the shard base class and the router. Every public
+ * function and RPC parses its arguments through these, so bad input fails the same way
+ * everywhere: an `InvalidArgument` / `InvalidKey` {@link ShardError} naming the offending field.
+ */
+import { z } from "zod";
+import { ShardError } from "./errors.js";
+
+/** Default number of slots of a keyspace. */
+export const DEFAULT_SLOT_COUNT = 65_536;
+/** Upper bound of slots per keyspace; a router's table for it stays at 128 KiB. */
+export const MAX_SLOT_COUNT = 65_536;
+/** Longest accepted key, in UTF-16 code units. */
+export const MAX_KEY_LENGTH = 1024;
+/** Most shards one change may add. */
+export const MAX_SHARDS_PER_CHANGE = 1024;
+
+/** Location hints Durable Objects accept (honoured only when an object is first created). */
+export const LOCATION_HINTS = ["wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me"] as const;
+export type LocationHint = (typeof LOCATION_HINTS)[number];
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const NAME_RULE = "1-64 characters of letters, digits, '_', '.' or '-', starting with a letter or digit";
+
+export const keyspaceNameSchema = z.string().regex(NAME, `keyspace name must be ${NAME_RULE}`);
+export const shardIdSchema = z.string().regex(NAME, `shard id must be ${NAME_RULE}`);
+export const keySchema = z
+  .string({ error: "key must be a string" })
+  .min(1, "key must not be empty")
+  .max(MAX_KEY_LENGTH, `key must be at most ${MAX_KEY_LENGTH} characters`);
+export const slotCountSchema = z
+  .number()
+  .int("slotCount must be an integer")
+  .min(1, "slotCount must be at least 1")
+  .max(MAX_SLOT_COUNT, `slotCount must be at most ${MAX_SLOT_COUNT}`);
+export const mapVersionSchema = z.number().int().min(0);
+export const locationHintSchema = z.enum(LOCATION_HINTS);
+export const placementSchema = z.enum(["hash", "entity"]);
+
+export const shardSpecSchema = z.strictObject({
+  id: shardIdSchema.optional(),
+  locationHint: locationHintSchema.optional(),
+});
+export type ShardSpec = z.infer<typeof shardSpecSchema>;
+
+/** How many shards to add: a count, or explicit specs. */
+export const shardSpecsSchema = z.union([
+  z.number().int().min(1).max(MAX_SHARDS_PER_CHANGE),
+  z.array(shardSpecSchema).min(1).max(MAX_SHARDS_PER_CHANGE),
+]);
+
+/**
+ * Parses `value` with `schema`, throwing a typed error that names the argument on failure.
+ * Keys get `InvalidKey`, everything else `InvalidArgument`.
+ */
+export function parse<T extends z.ZodType>(schema: T, value: unknown, what: string): z.output<T> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const where = issue && issue.path.length > 0 ? `${what}.${issue.path.join(".")}` : what;
+  const code = schema === (keySchema as z.ZodType) ? "InvalidKey" : "InvalidArgument";
+  throw new ShardError(code, `${where}: ${issue?.message ?? "invalid value"}`);
+}

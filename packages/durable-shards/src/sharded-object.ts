@@ -1,0 +1,342 @@
+/**
+ * Base class of the Durable Objects that serve a keyspace.
+ *
+ * A shard keeps the slots it owns and the map version that gave them, in SQLite. Every routed call
+ * passes through {@link ShardedObject.routedCall} or {@link ShardedObject.shardCall}, which check
+ * ownership before any user code runs and answer a refusal (`WrongShard`) otherwise. Ownership
+ * changes only when the directory calls the `ds*` methods during a map change.
+ *
+ * Subclass methods are the keyspace's API. Methods called per key take the key as their first
+ * parameter; methods called per shard (fan-out) take whatever they like.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { z } from "zod";
+import { ShardError } from "./errors.js";
+import { argsSchema, keyFenceSchema, methodNameSchema, shardFenceSchema, type RoutedReply } from "./fence.js";
+import { slotForKey } from "./hash.js";
+import { migrate, type Migration } from "./migrations.js";
+import { keyspaceNameSchema, mapVersionSchema, parse, shardIdSchema, slotCountSchema } from "./schema.js";
+import { normalizeRanges, rangesContain, subtractRanges, type SlotRange } from "./shard-map.js";
+import { Timers, type TimerHandlers } from "./timers.js";
+
+/** What a shard knows about its place in the keyspace. */
+export interface Ownership {
+  keyspace: string;
+  shard: string;
+  slotCount: number;
+  version: number;
+  ranges: SlotRange[];
+}
+
+const rangesSchema = z
+  .array(z.tuple([z.number().int().min(0), z.number().int().min(1)]).refine(([s, e]) => e > s, "range end must exceed start"))
+  .max(65_536);
+
+export const transferSchema = z.strictObject({
+  keyspace: keyspaceNameSchema,
+  shard: shardIdSchema,
+  slotCount: slotCountSchema,
+  version: mapVersionSchema,
+  ranges: rangesSchema,
+});
+/** A directory instruction naming slots of one shard at one map version. */
+export type SlotTransfer = z.infer<typeof transferSchema>;
+
+/** Rows of slot tables, by table name; what a move carries from source to target. */
+export type SlotData = Record<string, Record<string, SqlStorageValue>[]>;
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: "ownership",
+    up: `CREATE TABLE _ds_ownership (
+           id INTEGER PRIMARY KEY CHECK (id = 1), keyspace TEXT NOT NULL, shard TEXT NOT NULL,
+           slot_count INTEGER NOT NULL, version INTEGER NOT NULL, ranges TEXT NOT NULL);
+         CREATE TABLE _ds_released (version INTEGER NOT NULL, ranges TEXT NOT NULL, PRIMARY KEY (version))`,
+  },
+];
+
+/** Names that are never dispatched by a routed call. */
+const RESERVED = new Set(["constructor", "fetch", "alarm", "webSocketMessage", "webSocketClose", "webSocketError"]);
+
+export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
+  /** Named timers on this object's alarm; see {@link timerHandlers}. */
+  protected readonly timers: Timers;
+  private ownership: Ownership | undefined;
+  /** Calls in flight per slot, so a release waits for them before handing data over. */
+  private readonly inflight = new Map<number, number>();
+  private drained: (() => void)[] = [];
+  private methods: ReadonlySet<string> | undefined;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    migrate(ctx.storage, "durable-shards/shard", MIGRATIONS);
+    this.timers = new Timers(ctx.storage);
+    const row = ctx.storage.sql
+      .exec<{ keyspace: string; shard: string; slot_count: number; version: number; ranges: string }>(
+        "SELECT keyspace, shard, slot_count, version, ranges FROM _ds_ownership",
+      )
+      .toArray()[0];
+    if (row) {
+      this.ownership = {
+        keyspace: row.keyspace,
+        shard: row.shard,
+        slotCount: row.slot_count,
+        version: row.version,
+        ranges: JSON.parse(row.ranges) as SlotRange[],
+      };
+    }
+  }
+
+  // ---- hooks for subclasses -------------------------------------------------------------------
+
+  /**
+   * Tables holding this keyspace's data. Each must have an integer `slot` column; the default
+   * export/import/delete hooks move their rows by slot. Override the hooks instead when data is
+   * not in such tables.
+   */
+  protected slotTables(): string[] {
+    return [];
+  }
+
+  /** Rows of `ranges`, handed to the new owner during a move. */
+  protected exportSlots(ranges: readonly SlotRange[]): SlotData {
+    const data: SlotData = {};
+    for (const table of this.checkedSlotTables()) {
+      data[table] = ranges.flatMap(([start, end]) =>
+        this.ctx.storage.sql.exec(`SELECT * FROM ${table} WHERE slot >= ? AND slot < ?`, start, end).toArray(),
+      );
+    }
+    return data;
+  }
+
+  /** Stores rows received for newly owned slots. */
+  protected importSlots(_ranges: readonly SlotRange[], data: SlotData): void {
+    const tables = new Set(this.checkedSlotTables());
+    for (const [table, rows] of Object.entries(data)) {
+      if (!tables.has(table)) throw new ShardError("InvalidArgument", `move carries rows of unknown table '${table}'`);
+      for (const row of rows) {
+        const columns = Object.keys(row);
+        if (!columns.every((c) => IDENTIFIER.test(c))) throw new ShardError("InvalidArgument", `bad column in '${table}'`);
+        this.ctx.storage.sql.exec(
+          `INSERT OR REPLACE INTO ${table} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`,
+          ...columns.map((c) => row[c]),
+        );
+      }
+    }
+  }
+
+  /** Deletes the rows of slots this shard gave away, once the directory committed the move. */
+  protected deleteSlots(ranges: readonly SlotRange[]): void {
+    for (const table of this.checkedSlotTables()) {
+      for (const [start, end] of ranges) this.ctx.storage.sql.exec(`DELETE FROM ${table} WHERE slot >= ? AND slot < ?`, start, end);
+    }
+  }
+
+  /** Handlers for {@link timers}, run by the default `alarm()`. */
+  protected timerHandlers(): TimerHandlers {
+    return {};
+  }
+
+  override async alarm(): Promise<void> {
+    await this.timers.run(this.timerHandlers());
+  }
+
+  // ---- helpers for subclasses -----------------------------------------------------------------
+
+  /** The slot of `key` in this shard's keyspace (0 for entity objects, which have no slots). */
+  protected slotOf(key: string): number {
+    return this.ownership ? slotForKey(key, this.ownership.slotCount) : 0;
+  }
+
+  /** This shard's ownership, or `undefined` before the directory first granted it slots. */
+  describeOwnership(): Ownership | undefined {
+    return this.ownership && { ...this.ownership, ranges: this.ownership.ranges.map(([s, e]) => [s, e]) };
+  }
+
+  // ---- routed calls ---------------------------------------------------------------------------
+
+  /**
+   * Runs `method(key, ...args)` if this object owns the key's slot (hash placement) or is the
+   * key's entity object (entity placement); otherwise answers `WrongShard` without running it.
+   */
+  async routedCall(fence: unknown, method: unknown, args: unknown): Promise<RoutedReply> {
+    const f = parse(keyFenceSchema, fence, "fence");
+    const fn = this.method(method);
+    const callArgs = parse(argsSchema, args, "args");
+    if (f.shard === undefined) {
+      const expected = `${f.keyspace}:${f.key}`;
+      if (this.ctx.id.name !== undefined && this.ctx.id.name !== expected) {
+        return refuse(0, `object '${this.ctx.id.name}' is not the entity '${expected}'`);
+      }
+      return { ok: true, value: await fn.call(this, f.key, ...callArgs) };
+    }
+    const own = this.ownership;
+    if (!own || own.keyspace !== f.keyspace || own.shard !== f.shard) {
+      return refuse(own?.version ?? 0, `object is not shard '${f.shard}' of '${f.keyspace}'`);
+    }
+    const slot = slotForKey(f.key, own.slotCount);
+    if (!rangesContain(own.ranges, slot)) {
+      return refuse(own.version, `shard '${own.shard}' of '${own.keyspace}' does not own slot ${slot}`);
+    }
+    this.inflight.set(slot, (this.inflight.get(slot) ?? 0) + 1);
+    try {
+      return { ok: true, value: await fn.call(this, f.key, ...callArgs) };
+    } finally {
+      this.leave(slot);
+    }
+  }
+
+  /**
+   * Runs `method(...args)` for a whole shard (fan-out), if this object is that shard and its slots
+   * did not change after the caller's map version (else the caller would count moved slots twice
+   * or not at all).
+   */
+  async shardCall(fence: unknown, method: unknown, args: unknown): Promise<RoutedReply> {
+    const f = parse(shardFenceSchema, fence, "fence");
+    const fn = this.method(method);
+    const callArgs = parse(argsSchema, args, "args");
+    const own = this.ownership;
+    if (!own || own.keyspace !== f.keyspace || own.shard !== f.shard) {
+      return refuse(own?.version ?? 0, `object is not shard '${f.shard}' of '${f.keyspace}'`);
+    }
+    if (own.version > f.version) {
+      return refuse(own.version, `shard '${own.shard}' changed at map version ${own.version}, after the caller's ${f.version}`);
+    }
+    return { ok: true, value: await fn.call(this, ...callArgs) };
+  }
+
+  // ---- directory protocol (only the directory calls these) ------------------------------------
+
+  /** Takes ownership of `ranges` at `version`, storing the rows moved with them. Idempotent. */
+  async dsAcquire(transfer: unknown, data: unknown): Promise<Ownership> {
+    const t = parse(transferSchema, transfer, "transfer");
+    const incoming = normalizeRanges(t.ranges);
+    const own = this.ownership;
+    if (own && (own.keyspace !== t.keyspace || own.shard !== t.shard || own.slotCount !== t.slotCount)) {
+      throw new ShardError("InvalidArgument", `object is shard '${own.shard}' of '${own.keyspace}', not '${t.shard}' of '${t.keyspace}'`);
+    }
+    const current = own?.ranges ?? [];
+    const missing = subtractRanges(incoming, current);
+    this.ctx.storage.transactionSync(() => {
+      // Ranges already owned were imported by an earlier delivery of this same instruction and may
+      // have taken writes since, so only missing ranges are imported.
+      if (missing.length > 0 && data !== null && data !== undefined) {
+        this.importSlots(missing, this.checkData(data));
+      }
+      this.save({
+        keyspace: t.keyspace,
+        shard: t.shard,
+        slotCount: t.slotCount,
+        version: Math.max(own?.version ?? 0, t.version),
+        ranges: normalizeRanges([...current, ...incoming]),
+      });
+    });
+    return this.describeOwnership()!;
+  }
+
+  /**
+   * Stops serving `ranges` (calls for them are refused from now on), waits for calls already
+   * running on them, and returns their rows. The rows stay until {@link dsDrop}, so a repeated
+   * release returns them again.
+   */
+  async dsRelease(transfer: unknown): Promise<SlotData> {
+    const t = parse(transferSchema, transfer, "transfer");
+    const own = this.ownership;
+    if (!own || own.keyspace !== t.keyspace || own.shard !== t.shard) {
+      throw new ShardError("InvalidArgument", `object is not shard '${t.shard}' of '${t.keyspace}'`);
+    }
+    const ranges = normalizeRanges(t.ranges);
+    this.ctx.storage.transactionSync(() => {
+      this.save({ ...own, version: Math.max(own.version, t.version), ranges: subtractRanges(own.ranges, ranges) });
+      this.ctx.storage.sql.exec(
+        "INSERT OR REPLACE INTO _ds_released (version, ranges) VALUES (?, ?)",
+        t.version,
+        JSON.stringify(ranges),
+      );
+    });
+    await this.drain(ranges);
+    return this.exportSlots(ranges);
+  }
+
+  /** Deletes the rows of slots released at `version`, after the directory committed. Idempotent. */
+  async dsDrop(transfer: unknown): Promise<void> {
+    const t = parse(transferSchema, transfer, "transfer");
+    const own = this.ownership;
+    if (!own || own.keyspace !== t.keyspace || own.shard !== t.shard) return;
+    const ranges = subtractRanges(normalizeRanges(t.ranges), own.ranges);
+    this.ctx.storage.transactionSync(() => {
+      this.deleteSlots(ranges);
+      this.ctx.storage.sql.exec("DELETE FROM _ds_released WHERE version = ?", t.version);
+    });
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  private save(next: Ownership): void {
+    this.ctx.storage.sql.exec(
+      "INSERT OR REPLACE INTO _ds_ownership (id, keyspace, shard, slot_count, version, ranges) VALUES (1, ?, ?, ?, ?, ?)",
+      next.keyspace,
+      next.shard,
+      next.slotCount,
+      next.version,
+      JSON.stringify(next.ranges),
+    );
+    this.ownership = next;
+  }
+
+  private method(name: unknown): (...args: unknown[]) => unknown {
+    const method = parse(methodNameSchema, name, "method");
+    this.methods ??= routableMethods(this);
+    if (!this.methods.has(method)) {
+      throw new ShardError("InvalidArgument", `'${method}' is not a method of this keyspace's objects`);
+    }
+    return (this as unknown as Record<string, (...args: unknown[]) => unknown>)[method]!;
+  }
+
+  private checkedSlotTables(): string[] {
+    const tables = this.slotTables();
+    for (const t of tables) if (!IDENTIFIER.test(t)) throw new ShardError("InvalidArgument", `bad slot table name '${t}'`);
+    return tables;
+  }
+
+  private checkData(data: unknown): SlotData {
+    return parse(z.record(z.string(), z.array(z.record(z.string(), z.any()))), data, "data") as SlotData;
+  }
+
+  private leave(slot: number): void {
+    const left = (this.inflight.get(slot) ?? 1) - 1;
+    if (left > 0) this.inflight.set(slot, left);
+    else this.inflight.delete(slot);
+    if (this.inflight.size === 0 || left === 0) {
+      const waiting = this.drained;
+      this.drained = [];
+      for (const wake of waiting) wake();
+    }
+  }
+
+  private async drain(ranges: readonly SlotRange[]): Promise<void> {
+    while ([...this.inflight.keys()].some((slot) => rangesContain(ranges, slot))) {
+      await new Promise<void>((resolve) => this.drained.push(resolve));
+    }
+  }
+}
+
+function refuse(version: number, message: string): RoutedReply {
+  return { ok: false, wrongShard: { version, message: `${message} (map version ${version})` } };
+}
+
+/** Public methods declared by subclasses (not by ShardedObject or the platform). */
+function routableMethods(object: object): ReadonlySet<string> {
+  const names = new Set<string>();
+  for (let proto = Object.getPrototypeOf(object); proto && proto !== ShardedObject.prototype; proto = Object.getPrototypeOf(proto)) {
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      const descriptor = Object.getOwnPropertyDescriptor(proto, name);
+      if (!RESERVED.has(name) && !name.startsWith("_") && typeof descriptor?.value === "function") names.add(name);
+    }
+  }
+  for (const hook of ["slotTables", "exportSlots", "importSlots", "deleteSlots", "timerHandlers", "slotOf"]) names.delete(hook);
+  return names;
+}

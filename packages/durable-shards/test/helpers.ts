@@ -1,0 +1,48 @@
+/** Shared set-up of the library's tests: real objects of the test Worker, unique keyspaces. */
+import { env } from "cloudflare:test";
+import { DEFAULT_DIRECTORY_NAME, MapCache, ShardRouter, type RouterOptions } from "../src/index.js";
+import type { TestKvStore } from "./fixtures/worker.js";
+
+/** The directory object the routers use. */
+export function directory() {
+  return env.DIRECTORY.getByName(DEFAULT_DIRECTORY_NAME);
+}
+
+let counter = 0;
+/** A keyspace name no other test uses. */
+export function uniqueName(prefix = "ks"): string {
+  return `${prefix}-${Date.now().toString(36)}-${(counter++).toString(36)}`;
+}
+
+/** A map cache that counts how often it asks the directory. */
+export class CountingCache extends MapCache {
+  loads = 0;
+  override load(...args: Parameters<MapCache["load"]>): ReturnType<MapCache["load"]> {
+    this.loads++;
+    return super.load(...args);
+  }
+}
+
+/** Creates a kv keyspace with `shards` shards and returns its name. */
+export async function createKv(shards: number, slotCount?: number): Promise<string> {
+  const name = uniqueName();
+  await directory().createKeyspace({ name, binding: "KV", shards, ...(slotCount ? { slotCount } : {}) });
+  return name;
+}
+
+/** A router over the kv keyspace `keyspace` with its own cache (as if in its own isolate). */
+export function kvRouter(keyspace: string, options: Partial<RouterOptions<TestKvStore>> = {}) {
+  const cache = new CountingCache();
+  const router = new ShardRouter<TestKvStore>({ directory: env.DIRECTORY, namespace: env.KV, keyspace, cache, ...options });
+  return { router, cache };
+}
+
+/** Rejection of `promise`, failing the test when it resolves. */
+export async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error("expected the promise to reject");
+}
