@@ -231,7 +231,10 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    await this.timers.run({ [RESUME_TIMER]: async () => void (await this.resumePending()) });
+    // Every attempt of `apply` re-arms the resume timer first, so a change that fails again is
+    // tried again later. Resuming is idempotent, so an early or repeated alarm is harmless.
+    await this.timers.run({ [RESUME_TIMER]: () => undefined });
+    await this.resumePending();
   }
 
   // ---- internals ------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ export type ShardErrorCode =
   | "DeadlineExceeded"
   | "RetriesExhausted";
 
-const CODE_PATTERN = /^\[([A-Za-z]+)\] /;
+// Across RPC the runtime prefixes the message with the error's name ("UnknownKeyspace: [UnknownKeyspace] …").
+const CODE_PATTERN = /^(?:[A-Za-z]+: )?\[([A-Za-z]+)\] /;
 
 /** Base class of every error durable-shards throws on purpose. */
 export class ShardError extends Error {

@@ -43,11 +43,13 @@ export const shardSpecSchema = z.strictObject({
 });
 export type ShardSpec = z.infer<typeof shardSpecSchema>;
 
-/** How many shards to add: a count, or explicit specs. */
-export const shardSpecsSchema = z.union([
-  z.number().int().min(1).max(MAX_SHARDS_PER_CHANGE),
-  z.array(shardSpecSchema).min(1).max(MAX_SHARDS_PER_CHANGE),
-]);
+const SHARDS_RULE = `shards must be a count from 1 to ${MAX_SHARDS_PER_CHANGE} or a list of 1 to ${MAX_SHARDS_PER_CHANGE} shard specs`;
+
+/** How many shards to add: a count (expanded to that many specs with generated ids), or specs. */
+export const shardSpecsSchema = z.preprocess(
+  (v) => (typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= MAX_SHARDS_PER_CHANGE ? Array.from({ length: v }, () => ({})) : v),
+  z.array(shardSpecSchema, { error: SHARDS_RULE }).min(1, SHARDS_RULE).max(MAX_SHARDS_PER_CHANGE, SHARDS_RULE),
+);
 
 /**
  * Parses `value` with `schema`, throwing a typed error that names the argument on failure.

@@ -1,0 +1,75 @@
+import { describe, expect, it } from "vitest";
+import { errorsOf, fanOut, valuesOf } from "../src/index.js";
+import { createKv, kvRouter } from "./helpers.js";
+
+describe("fan-out over real shards", () => {
+  it("with one of N shards throwing returns N−1 values, 1 error and complete: false", async () => {
+    const keyspace = await createKv(6);
+    const { router } = kvRouter(keyspace);
+    for (let i = 0; i < 60; i++) await router.get(`k${i}`).put("v");
+    const map = await router.map();
+    const victim = map.shards[3]!.id;
+    await router.shard(victim).sabotage();
+
+    const result = await router.all((shard) => shard.count());
+    expect(result.results).toHaveLength(6);
+    expect(valuesOf(result)).toHaveLength(5);
+    expect(errorsOf(result)).toHaveLength(1);
+    expect(errorsOf(result)[0]!.shard).toBe(victim);
+    expect(errorsOf(result)[0]!.error.message).toMatch(/sabotaged shard/);
+    expect(result.complete).toBe(false);
+    expect(result.mapVersion).toBe(map.version);
+    expect(result.results.map((r) => r.shard)).toEqual(map.shards.map((s) => s.id));
+  });
+
+  it("with every shard answering is complete and sums to every key", async () => {
+    const keyspace = await createKv(5);
+    const { router } = kvRouter(keyspace);
+    for (let i = 0; i < 40; i++) await router.get(`k${i}`).put("v");
+    const result = await router.all((shard) => shard.count(), { concurrency: 2 });
+    expect(result.complete).toBe(true);
+    expect(valuesOf(result).reduce((a, b) => a + b, 0)).toBe(40);
+  });
+});
+
+describe("fanOut", () => {
+  it("bounds concurrency", async () => {
+    let running = 0;
+    let peak = 0;
+    const result = await fanOut(
+      Array.from({ length: 20 }, (_, i) => `t${i}`),
+      async () => {
+        running++;
+        peak = Math.max(peak, running);
+        await new Promise((r) => setTimeout(r, 2));
+        running--;
+        return 1;
+      },
+      { concurrency: 3 },
+    );
+    expect(peak).toBe(3);
+    expect(result.complete).toBe(true);
+  });
+
+  it("reports targets still running at the deadline as DeadlineExceeded, never as values", async () => {
+    const result = await fanOut(
+      ["fast", "slow", "never-started"],
+      async (target) => {
+        if (target === "slow") await new Promise((r) => setTimeout(r, 500));
+        return target;
+      },
+      { concurrency: 1, deadlineMs: 50 },
+    );
+    expect(result.complete).toBe(false);
+    expect(result.results[0]).toEqual({ shard: "fast", ok: true, value: "fast" });
+    expect(result.results[1]).toMatchObject({ shard: "slow", ok: false });
+    expect(errorsOf(result).map((e) => e.error.message)).toEqual([
+      expect.stringMatching(/\[DeadlineExceeded\] shard 'slow'/),
+      expect.stringMatching(/\[DeadlineExceeded\] shard 'never-started'/),
+    ]);
+  });
+
+  it("is complete for no targets", async () => {
+    expect(await fanOut([], async () => 1)).toEqual({ results: [], complete: true });
+  });
+});

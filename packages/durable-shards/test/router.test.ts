@@ -1,0 +1,99 @@
+import { env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { ShardError, ShardRouter, rangesContain, type Ownership } from "../src/index.js";
+import { createKv, directory, kvRouter, rejection, uniqueName } from "./helpers.js";
+
+/** Every shard's rows, checked against the slots that shard owns. */
+async function rowsOutsideOwnership(keyspace: string): Promise<string[]> {
+  const info = await directory().getKeyspace(keyspace);
+  const misplaced: string[] = [];
+  for (const shard of info.shards) {
+    const stub = env.KV.getByName(`${keyspace}:${shard.id}`);
+    const { own, rows } = await runInDurableObject(stub, (instance) => ({
+      own: instance.describeOwnership() as Ownership,
+      rows: instance.entries(),
+    }));
+    for (const row of rows) if (!rangesContain(own.ranges, row.slot)) misplaced.push(`${row.key}@${shard.id}`);
+  }
+  return misplaced;
+}
+
+describe("ShardRouter", () => {
+  it("never contacts the directory on the steady-state path", async () => {
+    const keyspace = await createKv(4);
+    const { router, cache } = kvRouter(keyspace);
+    for (let i = 0; i < 50; i++) await router.get(`k${i}`).put(`v${i}`);
+    for (let i = 0; i < 50; i++) expect(await router.get(`k${i}`).get()).toBe(`v${i}`);
+    expect(cache.loads).toBe(1);
+  });
+
+  it("a router made stale by a new shard is fenced by the owner, refreshes and succeeds; no write lands on a non-owner", async () => {
+    const keyspace = await createKv(2);
+    const a = kvRouter(keyspace);
+    const b = kvRouter(keyspace);
+    const keys = Array.from({ length: 120 }, (_, i) => `user:${i}`);
+    for (const key of keys) await a.router.get(key).put("from-a");
+    await b.router.get(keys[0]!).get(); // b caches version 1 too
+    expect((await b.router.map()).version).toBe(1);
+
+    const change = await directory().addShards(keyspace, 1);
+    expect(change.version).toBe(2);
+    expect(change.movedSlots).toBeGreaterThan(0);
+    const newShard = change.moves[0]!.to;
+
+    // b still holds version 1: keys whose slots moved reach the old owner, which refuses them.
+    const staleMap = await b.router.map();
+    const freshMap = await kvRouter(keyspace).router.map();
+    const movedKeys = keys.filter((k) => staleMap.shardOfKey(k).id !== freshMap.shardOfKey(k).id);
+    expect(movedKeys.length).toBeGreaterThan(0);
+    expect(movedKeys.every((k) => freshMap.shardOfKey(k).id === newShard)).toBe(true);
+    const loadsBefore = b.cache.loads;
+    for (const key of keys) await b.router.get(key).put("from-b");
+    expect((await b.router.map()).version).toBe(2);
+    expect(b.cache.loads).toBe(loadsBefore + 1); // one refresh, shared by every later call
+
+    // Both routers read b's writes, including a (still at version 1) for moved keys.
+    for (const key of keys) expect(await a.router.get(key).get()).toBe("from-b");
+    expect(await rowsOutsideOwnership(keyspace)).toEqual([]);
+    const total = await a.router.all((shard) => shard.count());
+    expect(total.complete).toBe(true);
+    expect(total.results.reduce((n, r) => n + (r.ok ? r.value : 0), 0)).toBe(keys.length);
+  });
+
+  it("refuses a call at the shard when the caller names the wrong shard (fencing is at the owner)", async () => {
+    const keyspace = await createKv(2);
+    const { router } = kvRouter(keyspace);
+    const map = await router.map();
+    const key = "fenced-key";
+    const owner = map.shardOfKey(key).id;
+    const other = map.shards.find((s) => s.id !== owner)!.id;
+    const reply = await env.KV.getByName(`${keyspace}:${other}`).routedCall({ keyspace, shard: other, key, version: 1 }, "put", ["x"]);
+    expect(reply.ok).toBe(false);
+    expect(await router.get(key).get()).toBeNull();
+  });
+
+  it("places entity keyspaces one object per key through the same API", async () => {
+    const keyspace = uniqueName("entity");
+    await directory().createKeyspace({ name: keyspace, binding: "COUNTERS", placement: "entity" });
+    const router = new ShardRouter({ directory: env.DIRECTORY, namespace: env.COUNTERS, keyspace });
+    expect(await router.get("alice").increment()).toBe(1);
+    expect(await router.get("alice").increment()).toBe(2);
+    expect(await router.get("bob").increment()).toBe(1);
+    expect(await router.get("alice").whoAmI()).toBe(`${keyspace}:alice`);
+    // The object for "bob" refuses calls for "alice".
+    const reply = await env.COUNTERS.getByName(`${keyspace}:bob`).routedCall({ keyspace, key: "alice", version: 1 }, "increment", []);
+    expect(reply.ok).toBe(false);
+    const error = await rejection(router.all(async (s) => s.whoAmI("x")));
+    expect(ShardError.from(error)?.code).toBe("InvalidArgument");
+  });
+
+  it("runs fan-out only on the shards owning the given keys", async () => {
+    const keyspace = await createKv(8);
+    const { router } = kvRouter(keyspace);
+    const keys = ["a", "b", "c"];
+    for (const key of keys) await router.get(key).put(key);
+    const result = await router.some(keys, async (shard, owned) => ({ count: await shard.count(), owned }));
+    expect(result.complete).toBe(true);
+    expect(result.results.flatMap((r) => (r.ok ? r.value.owned : [])).sort()).toEqual(keys);
+  });
+});
