@@ -114,9 +114,8 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
 
   /** Stores rows received for newly owned slots. */
   protected importSlots(_ranges: readonly SlotRange[], data: SlotData): void {
-    const tables = new Set(this.checkedSlotTables());
     for (const [table, rows] of Object.entries(data)) {
-      if (!tables.has(table)) throw new ShardError("InvalidArgument", `move carries rows of unknown table '${table}'`);
+      if (!IDENTIFIER.test(table)) throw new ShardError("InvalidArgument", `bad table name '${table}'`);
       for (const row of rows) {
         const columns = Object.keys(row);
         if (!columns.every((c) => IDENTIFIER.test(c))) throw new ShardError("InvalidArgument", `bad column in '${table}'`);
@@ -218,14 +217,13 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     if (own && (own.keyspace !== t.keyspace || own.shard !== t.shard || own.slotCount !== t.slotCount)) {
       throw new ShardError("InvalidArgument", `object is shard '${own.shard}' of '${own.keyspace}', not '${t.shard}' of '${t.keyspace}'`);
     }
+    const rows = data === null || data === undefined ? undefined : this.checkData(data);
     const current = own?.ranges ?? [];
     const missing = subtractRanges(incoming, current);
     this.ctx.storage.transactionSync(() => {
       // Ranges already owned were imported by an earlier delivery of this same instruction and may
       // have taken writes since, so only missing ranges are imported.
-      if (missing.length > 0 && data !== null && data !== undefined) {
-        this.importSlots(missing, this.checkData(data));
-      }
+      if (missing.length > 0 && rows) this.importSlots(missing, rows);
       this.save({
         keyspace: t.keyspace,
         shard: t.shard,
@@ -303,7 +301,12 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   }
 
   private checkData(data: unknown): SlotData {
-    return parse(z.record(z.string(), z.array(z.record(z.string(), z.any()))), data, "data") as SlotData;
+    const rows = parse(z.record(z.string(), z.array(z.record(z.string(), z.any()))), data, "data") as SlotData;
+    const tables = new Set(this.checkedSlotTables());
+    for (const table of Object.keys(rows)) {
+      if (!tables.has(table)) throw new ShardError("InvalidArgument", `move carries rows of unknown table '${table}'`);
+    }
+    return rows;
   }
 
   private leave(slot: number): void {
@@ -337,6 +340,7 @@ function routableMethods(object: object): ReadonlySet<string> {
       if (!RESERVED.has(name) && !name.startsWith("_") && typeof descriptor?.value === "function") names.add(name);
     }
   }
-  for (const hook of ["slotTables", "exportSlots", "importSlots", "deleteSlots", "timerHandlers", "slotOf"]) names.delete(hook);
+  // Overrides of the base class's own methods (hooks, directory protocol) are never routable.
+  for (const name of Object.getOwnPropertyNames(ShardedObject.prototype)) names.delete(name);
   return names;
 }

@@ -1,0 +1,85 @@
+import { env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { ShardError, ShardRouter } from "../src/index.js";
+import { createKv, kvRouter, rejection, uniqueName } from "./helpers.js";
+
+async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
+  return ShardError.from(await rejection(promise))?.code;
+}
+
+describe("ShardedObject", () => {
+  it("refuses every call before the directory granted it slots", async () => {
+    const stub = env.KV.getByName(`${uniqueName()}:s0`);
+    const reply = await stub.routedCall({ keyspace: "ks", shard: "s0", key: "k", version: 1 }, "get", []);
+    expect(reply).toEqual({ ok: false, wrongShard: { version: 0, message: "object is not shard 's0' of 'ks' (map version 0)" } });
+    expect((await stub.shardCall({ keyspace: "ks", shard: "s0", version: 1 }, "count", [])).ok).toBe(false);
+  });
+
+  it("refuses a shard call whose map version predates the shard's last change", async () => {
+    const keyspace = await createKv(2);
+    const stub = env.KV.getByName(`${keyspace}:s0`);
+    expect(await stub.shardCall({ keyspace, shard: "s0", version: 1 }, "count", [])).toEqual({ ok: true, value: 0 });
+    expect((await stub.shardCall({ keyspace, shard: "s0", version: 0 }, "count", [])).ok).toBe(false);
+  });
+
+  it("rejects malformed fences, method names, arguments and transfers with typed errors", async () => {
+    const keyspace = await createKv(1, 8);
+    const stub = env.KV.getByName(`${keyspace}:s0`);
+    const fence = { keyspace, shard: "s0", key: "k", version: 1 };
+    const cases: [() => Promise<unknown>, string, RegExp][] = [
+      [() => stub.routedCall(null, "get", []), "InvalidArgument", /fence/],
+      [() => stub.routedCall({ ...fence, key: "" }, "get", []), "InvalidArgument", /fence.key: key must not be empty/],
+      [() => stub.routedCall({ ...fence, key: "k".repeat(1025) }, "get", []), "InvalidArgument", /at most 1024/],
+      [() => stub.routedCall({ ...fence, version: "1" }, "get", []), "InvalidArgument", /fence.version/],
+      [() => stub.routedCall({ ...fence, extra: true }, "get", []), "InvalidArgument", /fence/],
+      [() => stub.routedCall(fence, "nope", []), "InvalidArgument", /'nope' is not a method/],
+      [() => stub.routedCall(fence, "dsAcquire", []), "InvalidArgument", /not a method/],
+      [() => stub.routedCall(fence, "routedCall", []), "InvalidArgument", /not a method/],
+      [() => stub.routedCall(fence, "constructor", []), "InvalidArgument", /not a method/],
+      [() => stub.routedCall(fence, "exportSlots", []), "InvalidArgument", /not a method/],
+      [() => stub.routedCall(fence, "__proto__", []), "InvalidArgument", /method/],
+      [() => stub.routedCall(fence, 42, []), "InvalidArgument", /method/],
+      [() => stub.routedCall(fence, "get", "not-an-array"), "InvalidArgument", /args/],
+      [() => stub.routedCall(fence, "put", [123]), "InvalidArgument", /value/],
+      [() => stub.shardCall({ keyspace, shard: "s0" }, "count", []), "InvalidArgument", /fence.version/],
+      [() => stub.dsAcquire({ keyspace, shard: "s0", slotCount: 8, version: 2, ranges: [[3, 2]] }, null), "InvalidArgument", /range end/],
+      [() => stub.dsAcquire({ keyspace, shard: "other", slotCount: 8, version: 2, ranges: [] }, null), "InvalidArgument", /not 'other'/],
+      [() => stub.dsAcquire({ keyspace, shard: "s0", slotCount: 8, version: 2, ranges: [[0, 1]] }, { evil: [{ a: 1 }] }), "InvalidArgument", /unknown table 'evil'/],
+      [() => stub.dsRelease({ keyspace: "other", shard: "s0", slotCount: 8, version: 2, ranges: [[0, 1]] }), "InvalidArgument", /not shard/],
+    ];
+    for (const [call, code, message] of cases) {
+      const error = await rejection(call());
+      expect(ShardError.from(error)?.code, error.message).toBe(code);
+      expect(error.message).toMatch(message);
+    }
+    // The object still works and lost nothing.
+    const { router } = kvRouter(keyspace);
+    await router.get("k").put("still here");
+    expect(await router.get("k").get()).toBe("still here");
+  });
+
+  it("rejects bad keys and keyspaces at the router before any call", async () => {
+    const keyspace = await createKv(1, 8);
+    const { router } = kvRouter(keyspace);
+    expect(() => router.get("")).toThrow(/\[InvalidKey\] key: key must not be empty/);
+    expect(() => router.get("x".repeat(1025))).toThrow(/\[InvalidKey\] key: key must be at most 1024/);
+    expect(() => router.get(7 as never)).toThrow(/\[InvalidKey\] key: key must be a string/);
+    expect(() => router.shard("bad id!")).toThrow(/\[InvalidArgument\] shardId/);
+    expect(() => new ShardRouter({ directory: env.DIRECTORY, namespace: env.KV, keyspace: "" })).toThrow(/keyspace/);
+    const unknown = kvRouter(uniqueName("missing")).router;
+    expect(await codeOf(unknown.get("k").get())).toBe("UnknownKeyspace");
+    expect(await codeOf(router.shard("ghost").count())).toBe("UnknownShard");
+    expect(await codeOf(router.some([""], async (s) => s.count()))).toBe("InvalidKey");
+  });
+
+  it("moves rows by slot with the default hooks, and a repeated acquire does not overwrite newer writes", async () => {
+    const keyspace = await createKv(1, 8);
+    const { router } = kvRouter(keyspace);
+    await router.get("k").put("new value");
+    const stub = env.KV.getByName(`${keyspace}:s0`);
+    const slot = await runInDurableObject(stub, (o) => o.entries()[0]!.slot);
+    // A replayed delivery of the keyspace's first grant carrying old rows changes nothing.
+    await stub.dsAcquire({ keyspace, shard: "s0", slotCount: 8, version: 1, ranges: [[0, 8]] }, { kv: [{ key: "k", slot, value: "old", expires_at: null }] });
+    expect(await router.get("k").get()).toBe("new value");
+  });
+});
