@@ -1,0 +1,9 @@
+import { defineConfig } from "vitest/config";
+
+// End-to-end tests run in Node and talk to the server started by `npm start`.
+export default defineConfig({
+  test: {
+    include: ["e2e/**/*.e2e.test.ts"],
+    testTimeout: 60_000,
+  },
+});
