@@ -190,13 +190,14 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     return { placement: "hash", ...this.committedMap(name).toSnapshot() };
   }
 
-  /** The shard that owns `key` now. For tools and comparisons; routers never ask per call. */
-  resolve(keyspace: string, key: string): { shard: string; slot: number; version: number } {
+  /**
+   * Id of the shard that owns `key` in the committed map. For tools and comparisons: routers never
+   * ask per call, because that would make the directory a global bottleneck again.
+   */
+  resolve(keyspace: string, key: string): string {
     const name = parse(keyspaceNameSchema, keyspace, "keyspace");
     const k = parse(keySchema, key, "key");
-    const map = this.committedMap(name);
-    const slot = map.slotFor(k);
-    return { shard: map.shardOfSlot(slot).id, slot, version: map.version };
+    return this.committedMap(name).shardOfKey(k).id;
   }
 
   /** Adds shards (a count, or specs with ids and location hints) and moves them their share. */

@@ -1,34 +1,47 @@
 /**
- * What a routed call carries and how a shard answers a fenced-off call.
+ * What a routed call carries, and how it is checked on arrival.
  *
- * A key call names the key (the shard derives the slot itself, so a caller cannot claim a slot
- * that the key does not hash to); a shard call names only the shard and the caller's map version.
+ * The routing facts travel as leading positional arguments of the RPC, never as an object: JS RPC
+ * serializes objects far more slowly than primitives, and this is on every call's path
+ * (bench:router shows the difference). A key call names the key, not the slot, so a caller cannot
+ * claim a slot its key does not hash to.
  */
 import { z } from "zod";
-import { keySchema, keyspaceNameSchema, mapVersionSchema, shardIdSchema } from "./schema.js";
-
-export const keyFenceSchema = z.strictObject({
-  keyspace: keyspaceNameSchema,
-  /** Shard id for hash placement; absent for entity placement. */
-  shard: shardIdSchema.optional(),
-  key: keySchema,
-  version: mapVersionSchema,
-});
-/** Routing facts of a call for one key. */
-export type KeyFence = z.infer<typeof keyFenceSchema>;
-
-export const shardFenceSchema = z.strictObject({
-  keyspace: keyspaceNameSchema,
-  shard: shardIdSchema,
-  version: mapVersionSchema,
-});
-/** Routing facts of a call to a whole shard (fan-out). */
-export type ShardFence = z.infer<typeof shardFenceSchema>;
+import { MAX_ARGS, keySchema, keyspaceNameSchema, mapVersionSchema, parse, shardIdSchema } from "./schema.js";
 
 export const methodNameSchema = z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, "method must be a method name");
-export const argsSchema = z.array(z.unknown()).max(64, "at most 64 arguments");
+export const argsSchema = z.array(z.unknown()).max(MAX_ARGS, `at most ${MAX_ARGS} arguments`);
 
-/** A routed call's answer: the method's value, or the shard's refusal. */
-export type RoutedReply<T = unknown> =
-  | { ok: true; value: T }
-  | { ok: false; wrongShard: { version: number; message: string } };
+/** Routing facts of a call for one key; `shard` is null for entity placement. */
+export interface KeyFence {
+  keyspace: string;
+  shard: string | null;
+  key: string;
+  version: number;
+}
+
+/** Routing facts of a call to a whole shard (fan-out). */
+export interface ShardFence {
+  keyspace: string;
+  shard: string;
+  version: number;
+}
+
+/** Validates the routing arguments of a key call. */
+export function parseKeyFence(keyspace: unknown, shard: unknown, key: unknown, version: unknown): KeyFence {
+  return {
+    keyspace: parse(keyspaceNameSchema, keyspace, "keyspace"),
+    shard: shard === null ? null : parse(shardIdSchema, shard, "shard"),
+    key: parse(keySchema, key, "key"),
+    version: parse(mapVersionSchema, version, "version"),
+  };
+}
+
+/** Validates the routing arguments of a shard call. */
+export function parseShardFence(keyspace: unknown, shard: unknown, version: unknown): ShardFence {
+  return {
+    keyspace: parse(keyspaceNameSchema, keyspace, "keyspace"),
+    shard: parse(shardIdSchema, shard, "shard"),
+    version: parse(mapVersionSchema, version, "version"),
+  };
+}

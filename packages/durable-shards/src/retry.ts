@@ -36,6 +36,8 @@ export function isOverloaded(error: unknown): boolean {
 /** Whether `error` may be retried: marked `retryable` and not overloaded. */
 export function isRetryable(error: unknown): boolean {
   if (isOverloaded(error)) return false;
+  // A refusal is retried by the router after refreshing its map; repeating it unchanged is useless.
+  if (ShardError.from(error)?.code === "WrongShard") return false;
   if (error instanceof ShardError) return error.retryable;
   return typeof error === "object" && error !== null && (error as PlatformErrorFlags).retryable === true;
 }
@@ -52,25 +54,44 @@ export function backoffDelay(attempt: number, options: RetryOptions = {}): numbe
  * Calls `call(newStub(), attempt)` until it succeeds, fails with a non-retryable error, or the
  * attempts run out (the last error is rethrown). Overload is rethrown as {@link OverloadedError}.
  */
-export async function withRetry<S, T>(
+export function withRetry<S, T>(
   newStub: () => S,
   call: (stub: S, attempt: number) => Promise<T>,
   options: RetryOptions = {},
 ): Promise<T> {
+  // The first attempt is made without an async wrapper: it is on every routed call's path, and
+  // the retry loop is only needed once it failed.
+  let first: Promise<T>;
+  try {
+    first = call(newStub(), 1);
+  } catch (error) {
+    first = Promise.reject(error);
+  }
+  return first.catch((error: unknown) => retryAfter(error, newStub, call, options));
+}
+
+async function retryAfter<S, T>(
+  firstError: unknown,
+  newStub: () => S,
+  call: (stub: S, attempt: number) => Promise<T>,
+  options: RetryOptions,
+): Promise<T> {
   const maxAttempts = Math.max(1, options.maxAttempts ?? 3);
+  let error = firstError;
   for (let attempt = 1; ; attempt++) {
+    if (isOverloaded(error)) {
+      throw error instanceof OverloadedError
+        ? error
+        : new OverloadedError(error instanceof Error ? error.message : String(error), { cause: error });
+    }
+    if (!isRetryable(error) || attempt >= maxAttempts) throw error;
+    const delay = backoffDelay(attempt, options);
+    options.onRetry?.(error, attempt, delay);
+    await sleep(delay);
     try {
-      return await call(newStub(), attempt);
-    } catch (error) {
-      if (isOverloaded(error)) {
-        throw error instanceof OverloadedError
-          ? error
-          : new OverloadedError(error instanceof Error ? error.message : String(error), { cause: error });
-      }
-      if (!isRetryable(error) || attempt >= maxAttempts) throw error;
-      const delay = backoffDelay(attempt, options);
-      options.onRetry?.(error, attempt, delay);
-      await sleep(delay);
+      return await call(newStub(), attempt + 1);
+    } catch (next) {
+      error = next;
     }
   }
 }

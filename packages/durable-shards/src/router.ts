@@ -8,10 +8,9 @@
  */
 import { ShardError, WrongShardError } from "./errors.js";
 import { fanOut, type FanOutOptions, type FanOutResult } from "./fan-out.js";
-import type { KeyFence, RoutedReply, ShardFence } from "./fence.js";
 import { DEFAULT_DIRECTORY_NAME, type RoutingInfo, type ShardDirectory } from "./directory.js";
 import { backoffDelay, sleep, withRetry, type RetryOptions } from "./retry.js";
-import { keySchema, keyspaceNameSchema, parse, shardIdSchema } from "./schema.js";
+import { checkKey, keyspaceNameSchema, parse, shardIdSchema } from "./schema.js";
 import { ShardMap } from "./shard-map.js";
 import type { ShardedObject } from "./sharded-object.js";
 
@@ -59,6 +58,8 @@ function versionOf(entry: CachedRouting): number {
   return entry.info.version;
 }
 
+const DEFAULT_REFRESH_MS = 300_000;
+
 /** The cache routers use by default: one per isolate. */
 export const defaultMapCache = new MapCache();
 
@@ -98,8 +99,15 @@ export type ShardClient<T> = {
 
 /** The RPC surface the router uses; kept narrow so typing stubs stays cheap. */
 interface ShardRpc {
-  routedCall(fence: KeyFence, method: string, args: unknown[]): Promise<RoutedReply>;
-  shardCall(fence: ShardFence, method: string, args: unknown[]): Promise<RoutedReply>;
+  routedCall(keyspace: string, shard: string | null, key: string, version: number, method: string, ...args: unknown[]): Promise<unknown>;
+  shardCall(keyspace: string, shard: string, version: number, method: string, ...args: unknown[]): Promise<unknown>;
+}
+
+/** The shard's refusal, when `error` is one; anything else is rethrown typed where possible. */
+function asRefusal(error: unknown): WrongShardError {
+  const typed = ShardError.from(error);
+  if (typed instanceof WrongShardError) return typed;
+  throw typed ?? error;
 }
 
 /** Routes calls of one keyspace. Cheap to construct; construct one per request if convenient. */
@@ -116,45 +124,63 @@ export class ShardRouter<T extends ShardedObject> {
 
   /** A client whose methods run on the object that owns `key`. */
   get(key: string): KeyClient<T> {
-    const k = parse(keySchema, key, "key");
+    const k = checkKey(key);
     return new Proxy({} as KeyClient<T>, {
-      get: (_, method) => (typeof method === "string" ? (...args: unknown[]) => this.call(k, method, args) : undefined),
+      get: (_, method) => (typeof method === "string" ? (...args: unknown[]) => this.route(k, method, args) : undefined),
     });
   }
 
   /** Calls `method(key, ...args)` on the owner of `key`. */
-  async call(key: string, method: string, args: unknown[] = []): Promise<unknown> {
-    const k = parse(keySchema, key, "key");
+  call(key: string, method: string, args: unknown[] = []): Promise<unknown> {
+    return this.route(checkKey(key), method, args);
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  private route(k: string, method: string, args: unknown[]): Promise<unknown> {
+    // Steady state: a fresh cached map, one attempt, no async detours.
+    const cached = this.cache.get(this.cacheKey);
+    if (cached && Date.now() - cached.fetchedAt < (this.options.refreshIntervalMs ?? DEFAULT_REFRESH_MS)) {
+      return this.attempt(cached.info, k, method, args).catch((error: unknown) => this.reroute(k, method, args, asRefusal(error)));
+    }
+    return this.reroute(k, method, args, undefined);
+  }
+
+  /** The routing loop: refresh after each refusal, back off while a move is in flight. */
+  private async reroute(k: string, method: string, args: unknown[], refusal: WrongShardError | undefined): Promise<unknown> {
     const maxAttempts = this.options.maxRoutingAttempts ?? 5;
-    let lastRefusal: WrongShardError | undefined;
-    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-      const info = await this.routing(lastRefusal !== undefined);
-      let reply: RoutedReply;
-      if (info instanceof ShardMap) {
-        const shard = info.shardOfKey(k);
-        const fence: KeyFence = { keyspace: this.keyspace, shard: shard.id, key: k, version: info.version };
-        reply = await withRetry(
-          () => this.stub(`${this.keyspace}:${shard.id}`, shard.locationHint),
-          (stub) => stub.routedCall(fence, method, args),
-          this.options.retry,
-        );
-      } else {
-        const fence: KeyFence = { keyspace: this.keyspace, key: k, version: info.version };
-        reply = await withRetry(
-          () => this.stub(`${this.keyspace}:${k}`),
-          (stub) => stub.routedCall(fence, method, args),
-          this.options.retry,
-        );
-      }
-      if (reply.ok) return reply.value;
-      lastRefusal = new WrongShardError(reply.wrongShard.message, reply.wrongShard.version);
+    let lastRefusal = refusal;
+    for (let attempt = refusal ? 2 : 1; attempt <= maxAttempts; attempt++) {
       // A refusal at a version we already hold means a move is in flight: give it a moment.
-      if (attempt > 1) await sleep(backoffDelay(attempt - 1, { baseDelayMs: 20, ...this.options.retry }));
+      if (attempt > 2) await sleep(backoffDelay(attempt - 2, { baseDelayMs: 20, ...this.options.retry }));
+      const info = await this.routing(lastRefusal !== undefined);
+      try {
+        return await this.attempt(info, k, method, args);
+      } catch (error) {
+        lastRefusal = asRefusal(error);
+      }
     }
     throw new ShardError("RetriesExhausted", `key '${truncate(k)}' of '${this.keyspace}' was refused ${maxAttempts} times: ${lastRefusal?.detail}`, {
       retryable: true,
       cause: lastRefusal,
     });
+  }
+
+  /** One routed call with the given routing info (platform errors retried per the policy). */
+  private attempt(info: CachedRouting["info"], k: string, method: string, args: unknown[]): Promise<unknown> {
+    if (info instanceof ShardMap) {
+      const shard = info.shardOfKey(k);
+      return withRetry(
+        () => this.stub(`${this.keyspace}:${shard.id}`, shard.locationHint),
+        (stub) => stub.routedCall(this.keyspace, shard.id, k, info.version, method, ...args),
+        this.options.retry,
+      );
+    }
+    return withRetry(
+      () => this.stub(`${this.keyspace}:${k}`),
+      (stub) => stub.routedCall(this.keyspace, null, k, info.version, method, ...args),
+      this.options.retry,
+    );
   }
 
   /** A client whose methods run on shard `shardId` as a whole. */
@@ -194,7 +220,7 @@ export class ShardRouter<T extends ShardedObject> {
     const map = await this.hashMap();
     const byShard = new Map<string, string[]>();
     for (const key of keys) {
-      const id = map.shardOfKey(parse(keySchema, key, "key")).id;
+      const id = map.shardOfKey(checkKey(key)).id;
       byShard.set(id, [...(byShard.get(id) ?? []), key]);
     }
     return this.fanOver(map, [...byShard.keys()], (client, id) => call(client, byShard.get(id)!, id), options);
@@ -209,8 +235,6 @@ export class ShardRouter<T extends ShardedObject> {
   async refresh(): Promise<void> {
     await this.fetchRouting(this.cache.get(this.cacheKey)?.info.version);
   }
-
-  // ---- internals ------------------------------------------------------------------------------
 
   private async fanOver<R>(
     map: ShardMap,
@@ -234,14 +258,15 @@ export class ShardRouter<T extends ShardedObject> {
   private async callShard(map: ShardMap, shardId: string, method: string, args: unknown[]): Promise<unknown> {
     const shard = map.shards.find((s) => s.id === shardId);
     if (!shard) throw new ShardError("UnknownShard", `shard '${shardId}' is not in map version ${map.version} of '${this.keyspace}'`);
-    const fence: ShardFence = { keyspace: this.keyspace, shard: shardId, version: map.version };
-    const reply = await withRetry(
-      () => this.stub(`${this.keyspace}:${shardId}`, shard.locationHint),
-      (stub) => stub.shardCall(fence, method, args),
-      this.options.retry,
-    );
-    if (reply.ok) return reply.value;
-    throw new WrongShardError(reply.wrongShard.message, reply.wrongShard.version);
+    try {
+      return await withRetry(
+        () => this.stub(`${this.keyspace}:${shardId}`, shard.locationHint),
+        (stub) => stub.shardCall(this.keyspace, shardId, map.version, method, ...args),
+        this.options.retry,
+      );
+    } catch (error) {
+      throw asRefusal(error);
+    }
   }
 
   private async hashMap(force = false): Promise<ShardMap> {
@@ -253,7 +278,7 @@ export class ShardRouter<T extends ShardedObject> {
   /** Cached routing info, asked of the directory when missing, stale, or `force`d after a refusal. */
   private async routing(force: boolean): Promise<CachedRouting["info"]> {
     const cached = this.cache.get(this.cacheKey);
-    const interval = this.options.refreshIntervalMs ?? 300_000;
+    const interval = this.options.refreshIntervalMs ?? DEFAULT_REFRESH_MS;
     if (cached && !force && Date.now() - cached.fetchedAt < interval) {
       return cached.info;
     }

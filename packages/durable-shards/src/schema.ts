@@ -34,6 +34,30 @@ export const slotCountSchema = z
   .min(1, "slotCount must be at least 1")
   .max(MAX_SLOT_COUNT, `slotCount must be at most ${MAX_SLOT_COUNT}`);
 export const mapVersionSchema = z.number().int().min(0);
+/** Most arguments a routed call may pass to a keyspace method. */
+export const MAX_ARGS = 64;
+
+/*
+ * Hot-path predicates. Every routed call checks its key and version; a schema parse costs several
+ * microseconds per call inside workerd, a few comparisons cost nothing. Each predicate accepts
+ * exactly what its schema accepts (test/schema.test.ts checks that property on random input);
+ * callers run the schema only when the predicate fails, to word the error.
+ */
+
+/** Exactly `keySchema`'s acceptance. */
+export function isKey(value: unknown): value is string {
+  return typeof value === "string" && value.length >= 1 && value.length <= MAX_KEY_LENGTH;
+}
+
+/** `value` as a key, or the schema's `InvalidKey` error. */
+export function checkKey(value: unknown): string {
+  return isKey(value) ? value : parse(keySchema, value, "key");
+}
+
+/** Exactly `mapVersionSchema`'s acceptance. */
+export function isMapVersion(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
 export const locationHintSchema = z.enum(LOCATION_HINTS);
 export const placementSchema = z.enum(["hash", "entity"]);
 

@@ -11,11 +11,11 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
-import { ShardError } from "./errors.js";
-import { argsSchema, keyFenceSchema, methodNameSchema, shardFenceSchema, type RoutedReply } from "./fence.js";
+import { ShardError, WrongShardError } from "./errors.js";
+import { argsSchema, methodNameSchema, parseKeyFence, parseShardFence } from "./fence.js";
 import { slotForKey } from "./hash.js";
 import { migrate, type Migration } from "./migrations.js";
-import { keyspaceNameSchema, mapVersionSchema, parse, shardIdSchema, slotCountSchema } from "./schema.js";
+import { MAX_ARGS, isKey, isMapVersion, keyspaceNameSchema, mapVersionSchema, parse, shardIdSchema, slotCountSchema } from "./schema.js";
 import { normalizeRanges, rangesContain, subtractRanges, type SlotRange } from "./shard-map.js";
 import { Timers, type TimerHandlers } from "./timers.js";
 
@@ -68,7 +68,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   /** Calls in flight per slot, so a release waits for them before handing data over. */
   private readonly inflight = new Map<number, number>();
   private drained: (() => void)[] = [];
-  private methods: ReadonlySet<string> | undefined;
+  private methods: ReadonlyMap<string, (...args: unknown[]) => unknown> | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -158,53 +158,59 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   // ---- routed calls ---------------------------------------------------------------------------
 
   /**
-   * Runs `method(key, ...args)` if this object owns the key's slot (hash placement) or is the
-   * key's entity object (entity placement); otherwise answers `WrongShard` without running it.
+   * Runs `method(key, ...args)` if this object owns the key's slot (hash placement; `shard` names
+   * this shard) or is the key's entity object (entity placement; `shard` is null). Otherwise it
+   * throws {@link WrongShardError} without running user code.
    */
-  async routedCall(fence: unknown, method: unknown, args: unknown): Promise<RoutedReply> {
-    const f = parse(keyFenceSchema, fence, "fence");
+  routedCall(keyspace: unknown, shard: unknown, key: unknown, version: unknown, method: unknown, ...args: unknown[]): unknown {
+    // Fast path: the identity is this shard's own and key, version and arity pass the predicates
+    // that mirror their schemas; anything else goes through the schemas (and their messages).
+    const f =
+      this.knownIdentity(keyspace, shard) && isKey(key) && isMapVersion(version)
+        ? { keyspace: keyspace as string, shard: shard as string, key, version }
+        : parseKeyFence(keyspace, shard, key, version);
     const fn = this.method(method);
-    const callArgs = parse(argsSchema, args, "args");
-    if (f.shard === undefined) {
+    if (args.length > MAX_ARGS) parse(argsSchema, args, "args");
+    if (f.shard === null) {
       const expected = `${f.keyspace}:${f.key}`;
       if (this.ctx.id.name !== undefined && this.ctx.id.name !== expected) {
-        return refuse(0, `object '${this.ctx.id.name}' is not the entity '${expected}'`);
+        throw refusal(0, `object '${this.ctx.id.name}' is not the entity '${expected}'`);
       }
-      return { ok: true, value: await fn.call(this, f.key, ...callArgs) };
+      return fn.call(this, f.key, ...args);
     }
     const own = this.ownership;
     if (!own || own.keyspace !== f.keyspace || own.shard !== f.shard) {
-      return refuse(own?.version ?? 0, `object is not shard '${f.shard}' of '${f.keyspace}'`);
+      throw refusal(own?.version ?? 0, `object is not shard '${f.shard}' of '${f.keyspace}'`);
     }
     const slot = slotForKey(f.key, own.slotCount);
     if (!rangesContain(own.ranges, slot)) {
-      return refuse(own.version, `shard '${own.shard}' of '${own.keyspace}' does not own slot ${slot}`);
+      throw refusal(own.version, `shard '${own.shard}' of '${own.keyspace}' does not own slot ${slot}`);
     }
+    const result = fn.call(this, f.key, ...args);
+    // A synchronous method cannot interleave with a release, so only a method that returns a
+    // promise is tracked; it is registered in the same turn it started, before anything else runs.
+    if (!isPromise(result)) return result;
     this.inflight.set(slot, (this.inflight.get(slot) ?? 0) + 1);
-    try {
-      return { ok: true, value: await fn.call(this, f.key, ...callArgs) };
-    } finally {
-      this.leave(slot);
-    }
+    return result.finally(() => this.leave(slot));
   }
 
   /**
    * Runs `method(...args)` for a whole shard (fan-out), if this object is that shard and its slots
    * did not change after the caller's map version (else the caller would count moved slots twice
-   * or not at all).
+   * or not at all). Otherwise it throws {@link WrongShardError}.
    */
-  async shardCall(fence: unknown, method: unknown, args: unknown): Promise<RoutedReply> {
-    const f = parse(shardFenceSchema, fence, "fence");
+  shardCall(keyspace: unknown, shard: unknown, version: unknown, method: unknown, ...args: unknown[]): unknown {
+    const f = parseShardFence(keyspace, shard, version);
     const fn = this.method(method);
-    const callArgs = parse(argsSchema, args, "args");
+    if (args.length > MAX_ARGS) parse(argsSchema, args, "args");
     const own = this.ownership;
     if (!own || own.keyspace !== f.keyspace || own.shard !== f.shard) {
-      return refuse(own?.version ?? 0, `object is not shard '${f.shard}' of '${f.keyspace}'`);
+      throw refusal(own?.version ?? 0, `object is not shard '${f.shard}' of '${f.keyspace}'`);
     }
     if (own.version > f.version) {
-      return refuse(own.version, `shard '${own.shard}' changed at map version ${own.version}, after the caller's ${f.version}`);
+      throw refusal(own.version, `shard '${own.shard}' changed at map version ${own.version}, after the caller's ${f.version}`);
     }
-    return { ok: true, value: await fn.call(this, ...callArgs) };
+    return fn.call(this, ...args);
   }
 
   // ---- directory protocol (only the directory calls these) ------------------------------------
@@ -285,13 +291,22 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     this.ownership = next;
   }
 
+  /**
+   * Whether the routing identity equals this shard's own, which was validated when the directory
+   * granted it: the hot path then skips re-validating those two strings on every call.
+   */
+  private knownIdentity(keyspace: unknown, shard: unknown): boolean {
+    return this.ownership !== undefined && keyspace === this.ownership.keyspace && shard === this.ownership.shard;
+  }
+
   private method(name: unknown): (...args: unknown[]) => unknown {
-    const method = parse(methodNameSchema, name, "method");
     this.methods ??= routableMethods(this);
-    if (!this.methods.has(method)) {
-      throw new ShardError("InvalidArgument", `'${method}' is not a method of this keyspace's objects`);
-    }
-    return (this as unknown as Record<string, (...args: unknown[]) => unknown>)[method]!;
+    // A hit in the table of routable methods is itself the validation; the schema runs only to
+    // word the error for anything else.
+    const hit = typeof name === "string" ? this.methods.get(name) : undefined;
+    if (hit) return hit;
+    const method = parse(methodNameSchema, name, "method");
+    throw new ShardError("InvalidArgument", `'${method}' is not a method of this keyspace's objects`);
   }
 
   private checkedSlotTables(): string[] {
@@ -313,7 +328,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     const left = (this.inflight.get(slot) ?? 1) - 1;
     if (left > 0) this.inflight.set(slot, left);
     else this.inflight.delete(slot);
-    if (this.inflight.size === 0 || left === 0) {
+    if (left === 0 && this.drained.length > 0) {
       const waiting = this.drained;
       this.drained = [];
       for (const wake of waiting) wake();
@@ -327,20 +342,27 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   }
 }
 
-function refuse(version: number, message: string): RoutedReply {
-  return { ok: false, wrongShard: { version, message: `${message} (map version ${version})` } };
+function isPromise(value: unknown): value is Promise<unknown> {
+  return typeof (value as Promise<unknown> | null)?.then === "function";
 }
 
-/** Public methods declared by subclasses (not by ShardedObject or the platform). */
-function routableMethods(object: object): ReadonlySet<string> {
-  const names = new Set<string>();
+function refusal(version: number, message: string): WrongShardError {
+  return new WrongShardError(`${message} (map version ${version})`, version);
+}
+
+/** Public methods declared by subclasses (not by ShardedObject or the platform), by name. */
+function routableMethods(object: object): ReadonlyMap<string, (...args: unknown[]) => unknown> {
+  const methods = new Map<string, (...args: unknown[]) => unknown>();
   for (let proto = Object.getPrototypeOf(object); proto && proto !== ShardedObject.prototype; proto = Object.getPrototypeOf(proto)) {
     for (const name of Object.getOwnPropertyNames(proto)) {
       const descriptor = Object.getOwnPropertyDescriptor(proto, name);
-      if (!RESERVED.has(name) && !name.startsWith("_") && typeof descriptor?.value === "function") names.add(name);
+      // The most derived definition wins; prototypes are walked from the most derived up.
+      if (!RESERVED.has(name) && !name.startsWith("_") && typeof descriptor?.value === "function" && !methods.has(name)) {
+        methods.set(name, descriptor.value as (...args: unknown[]) => unknown);
+      }
     }
   }
   // Overrides of the base class's own methods (hooks, directory protocol) are never routable.
-  for (const name of Object.getOwnPropertyNames(ShardedObject.prototype)) names.delete(name);
-  return names;
+  for (const name of Object.getOwnPropertyNames(ShardedObject.prototype)) methods.delete(name);
+  return methods;
 }

@@ -67,8 +67,9 @@ describe("ShardRouter", () => {
     const key = "fenced-key";
     const owner = map.shardOfKey(key).id;
     const other = map.shards.find((s) => s.id !== owner)!.id;
-    const reply = await env.KV.getByName(`${keyspace}:${other}`).routedCall({ keyspace, shard: other, key, version: 1 }, "put", ["x"]);
-    expect(reply.ok).toBe(false);
+    const error = await rejection(env.KV.getByName(`${keyspace}:${other}`).routedCall(keyspace, other, key, 1, "put", "x"));
+    expect(ShardError.from(error)).toMatchObject({ code: "WrongShard", mapVersion: 1 });
+    expect(error.message).toMatch(/does not own slot \d+ \(map version 1\)/);
     expect(await router.get(key).get()).toBeNull();
   });
 
@@ -81,8 +82,9 @@ describe("ShardRouter", () => {
     expect(await router.get("bob").increment()).toBe(1);
     expect(await router.get("alice").whoAmI()).toBe(`${keyspace}:alice`);
     // The object for "bob" refuses calls for "alice".
-    const reply = await env.COUNTERS.getByName(`${keyspace}:bob`).routedCall({ keyspace, key: "alice", version: 1 }, "increment", []);
-    expect(reply.ok).toBe(false);
+    const refused = await rejection(env.COUNTERS.getByName(`${keyspace}:bob`).routedCall(keyspace, null, "alice", 1, "increment"));
+    expect(ShardError.from(refused)?.code).toBe("WrongShard");
+    expect(await router.get("alice").increment()).toBe(3);
     const error = await rejection(router.all(async (s) => s.whoAmI("x")));
     expect(ShardError.from(error)?.code).toBe("InvalidArgument");
   });

@@ -10,38 +10,39 @@ async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
 describe("ShardedObject", () => {
   it("refuses every call before the directory granted it slots", async () => {
     const stub = env.KV.getByName(`${uniqueName()}:s0`);
-    const reply = await stub.routedCall({ keyspace: "ks", shard: "s0", key: "k", version: 1 }, "get", []);
-    expect(reply).toEqual({ ok: false, wrongShard: { version: 0, message: "object is not shard 's0' of 'ks' (map version 0)" } });
-    expect((await stub.shardCall({ keyspace: "ks", shard: "s0", version: 1 }, "count", [])).ok).toBe(false);
+    const error = await rejection(stub.routedCall("ks", "s0", "k", 1, "get"));
+    expect(error.message).toBe("WrongShard: [WrongShard] object is not shard 's0' of 'ks' (map version 0)");
+    expect(ShardError.from(error)).toMatchObject({ code: "WrongShard", mapVersion: 0 });
+    expect(await codeOf(stub.shardCall("ks", "s0", 1, "count"))).toBe("WrongShard");
   });
 
   it("refuses a shard call whose map version predates the shard's last change", async () => {
     const keyspace = await createKv(2);
     const stub = env.KV.getByName(`${keyspace}:s0`);
-    expect(await stub.shardCall({ keyspace, shard: "s0", version: 1 }, "count", [])).toEqual({ ok: true, value: 0 });
-    expect((await stub.shardCall({ keyspace, shard: "s0", version: 0 }, "count", [])).ok).toBe(false);
+    expect(await stub.shardCall(keyspace, "s0", 1, "count")).toBe(0);
+    expect(await codeOf(stub.shardCall(keyspace, "s0", 0, "count"))).toBe("WrongShard");
   });
 
   it("rejects malformed fences, method names, arguments and transfers with typed errors", async () => {
     const keyspace = await createKv(1, 8);
     const stub = env.KV.getByName(`${keyspace}:s0`);
-    const fence = { keyspace, shard: "s0", key: "k", version: 1 };
     const cases: [() => Promise<unknown>, string, RegExp][] = [
-      [() => stub.routedCall(null, "get", []), "InvalidArgument", /fence/],
-      [() => stub.routedCall({ ...fence, key: "" }, "get", []), "InvalidArgument", /fence.key: key must not be empty/],
-      [() => stub.routedCall({ ...fence, key: "k".repeat(1025) }, "get", []), "InvalidArgument", /at most 1024/],
-      [() => stub.routedCall({ ...fence, version: "1" }, "get", []), "InvalidArgument", /fence.version/],
-      [() => stub.routedCall({ ...fence, extra: true }, "get", []), "InvalidArgument", /fence/],
-      [() => stub.routedCall(fence, "nope", []), "InvalidArgument", /'nope' is not a method/],
-      [() => stub.routedCall(fence, "dsAcquire", []), "InvalidArgument", /not a method/],
-      [() => stub.routedCall(fence, "routedCall", []), "InvalidArgument", /not a method/],
-      [() => stub.routedCall(fence, "constructor", []), "InvalidArgument", /not a method/],
-      [() => stub.routedCall(fence, "exportSlots", []), "InvalidArgument", /not a method/],
-      [() => stub.routedCall(fence, "__proto__", []), "InvalidArgument", /method/],
-      [() => stub.routedCall(fence, 42, []), "InvalidArgument", /method/],
-      [() => stub.routedCall(fence, "get", "not-an-array"), "InvalidArgument", /args/],
-      [() => stub.routedCall(fence, "put", [123]), "InvalidArgument", /value/],
-      [() => stub.shardCall({ keyspace, shard: "s0" }, "count", []), "InvalidArgument", /fence.version/],
+      [() => stub.routedCall(null, "s0", "k", 1, "get"), "InvalidArgument", /keyspace/],
+      [() => stub.routedCall(keyspace, "s0", "", 1, "get"), "InvalidKey", /key: key must not be empty/],
+      [() => stub.routedCall(keyspace, "s0", "k".repeat(1025), 1, "get"), "InvalidKey", /at most 1024/],
+      [() => stub.routedCall(keyspace, "s0", { k: 1 }, 1, "get"), "InvalidKey", /key must be a string/],
+      [() => stub.routedCall(keyspace, "s0", "k", "1", "get"), "InvalidArgument", /version/],
+      [() => stub.routedCall(keyspace, "s 0", "k", 1, "get"), "InvalidArgument", /shard id/],
+      [() => stub.routedCall(keyspace, "s0", "k", 1, "nope"), "InvalidArgument", /'nope' is not a method/],
+      [() => stub.routedCall(keyspace, "s0", "k", 1, "dsAcquire"), "InvalidArgument", /not a method/],
+      [() => stub.routedCall(keyspace, "s0", "k", 1, "routedCall"), "InvalidArgument", /not a method/],
+      [() => stub.routedCall(keyspace, "s0", "k", 1, "constructor"), "InvalidArgument", /not a method/],
+      [() => stub.routedCall(keyspace, "s0", "k", 1, "exportSlots"), "InvalidArgument", /not a method/],
+      [() => stub.routedCall(keyspace, "s0", "k", 1, "__proto__"), "InvalidArgument", /method/],
+      [() => stub.routedCall(keyspace, "s0", "k", 1, 42), "InvalidArgument", /method/],
+      [() => stub.routedCall(keyspace, "s0", "k", 1, "get", ...new Array(65).fill(0)), "InvalidArgument", /args: at most 64/],
+      [() => stub.routedCall(keyspace, "s0", "k", 1, "put", 123), "InvalidArgument", /value/],
+      [() => stub.shardCall(keyspace, "s0", undefined, "count"), "InvalidArgument", /version/],
       [() => stub.dsAcquire({ keyspace, shard: "s0", slotCount: 8, version: 2, ranges: [[3, 2]] }, null), "InvalidArgument", /range end/],
       [() => stub.dsAcquire({ keyspace, shard: "other", slotCount: 8, version: 2, ranges: [] }, null), "InvalidArgument", /not 'other'/],
       [() => stub.dsAcquire({ keyspace, shard: "s0", slotCount: 8, version: 2, ranges: [[0, 1]] }, { evil: [{ a: 1 }] }), "InvalidArgument", /unknown table 'evil'/],

@@ -1,0 +1,88 @@
+/**
+ * bench:router — routed calls vs direct `getByName` calls on the same objects vs a design that
+ * asks the directory on every call, on a local workerd started through Miniflare (not the
+ * `wrangler dev` proxy). Modes run interleaved, round after round, so machine noise hits all alike.
+ */
+import { build } from "esbuild";
+import { Miniflare } from "miniflare";
+import { fileURLToPath } from "node:url";
+import { finish, fmt, heading, median, row, type Target } from "../report.js";
+
+const ROUNDS = 11;
+const CALLS = 3_000;
+const CONCURRENCY = 8;
+const SHARDS = 16;
+const MODES = ["direct", "routed", "ask"] as const;
+const OPS = ["read", "write", "noop"] as const;
+const LABELS = { read: "a SQLite point read per call (the targets)", write: "a SQLite upsert per call", noop: "no storage: pure call overhead" };
+
+const bundle = await build({
+  entryPoints: [fileURLToPath(new URL("./worker.ts", import.meta.url))],
+  bundle: true,
+  format: "esm",
+  platform: "neutral",
+  target: "es2022",
+  conditions: ["workerd", "worker", "browser"],
+  mainFields: ["module", "main"],
+  external: ["cloudflare:*"],
+  write: false,
+  logLevel: "warning",
+});
+
+const mf = new Miniflare({
+  modules: true,
+  script: bundle.outputFiles[0]!.text,
+  compatibilityDate: "2026-04-20",
+  compatibilityFlags: ["nodejs_compat"],
+  durableObjects: {
+    DIRECTORY: { className: "Directory", useSQLite: true },
+    SHARD: { className: "BenchShard", useSQLite: true },
+  },
+});
+
+try {
+  const setup = await (await mf.dispatchFetch(`http://bench/setup?shards=${SHARDS}&keys=20000`)).json();
+  heading(`router throughput: ${SHARDS} shards, ${CALLS} calls × ${ROUNDS} rounds per mode, ${CONCURRENCY} in flight (${JSON.stringify(setup)})`);
+  const rates: Record<string, number[]> = {};
+  const directoryCalls: Record<string, number> = {};
+  for (let round = 0; round <= ROUNDS; round++) {
+    for (const op of OPS) {
+      // A fresh random order each round, so no mode always runs right after the same other one.
+      for (const mode of [...MODES].sort(() => Math.random() - 0.5)) {
+        const started = performance.now();
+        const response = await mf.dispatchFetch(`http://bench/run?mode=${mode}&op=${op}&n=${CALLS}&c=${CONCURRENCY}`);
+        const body = (await response.json()) as { calls: number; directoryCalls: number };
+        const seconds = (performance.now() - started) / 1000;
+        if (round === 0) continue; // warm-up round
+        (rates[`${mode}/${op}`] ??= []).push(body.calls / seconds);
+        directoryCalls[`${mode}/${op}`] = (directoryCalls[`${mode}/${op}`] ?? 0) + body.directoryCalls;
+      }
+    }
+  }
+  const rate = (mode: string, op: string) => median(rates[`${mode}/${op}`]!);
+  // Ratios are medians of per-round ratios: each round's modes ran back to back, so slow phases of
+  // a shared machine cancel out.
+  const ratio = (a: string, b: string, op: string) => median(rates[`${a}/${op}`]!.map((r, i) => r / rates[`${b}/${op}`]![i]!));
+  for (const op of OPS) {
+    console.log(`\n-- ${LABELS[op]}`);
+    for (const mode of MODES) {
+      row(`  ${mode}`, `${fmt(Math.round(rate(mode, op)))} calls/s`, `directory calls: ${directoryCalls[`${mode}/${op}`]}`);
+    }
+    row("  routed / direct", ratio("routed", "direct", op));
+    row("  routed / ask-every-call", ratio("routed", "ask", op));
+  }
+  const routedDirect = ratio("routed", "direct", "read");
+  const routedAsk = ratio("routed", "ask", "read");
+  const targets: Target[] = [
+    { name: "routed/direct", met: routedDirect >= 0.95, figure: `${fmt(routedDirect, 3)} (≥ 0.95, read per call)` },
+    { name: "routed/ask-every-call", met: routedAsk >= 1.5, figure: `${fmt(routedAsk, 3)} (≥ 1.5, read per call)` },
+    {
+      name: "routed directory calls",
+      met: OPS.every((op) => directoryCalls[`routed/${op}`] === 0),
+      figure: `${OPS.reduce((n, op) => n + directoryCalls[`routed/${op}`]!, 0)}`,
+    },
+  ];
+  finish(targets);
+} finally {
+  await mf.dispose();
+}

@@ -1,0 +1,31 @@
+/**
+ * The runtime-independent part of durable-shards: hashing, shard maps, the planner, fan-out, the
+ * retry policy and errors. It runs anywhere (Node, a CLI, a browser) because it does not import
+ * `cloudflare:workers`.
+ */
+export { ShardError, WrongShardError, OverloadedError, invalidArgument, type ShardErrorCode } from "./errors.js";
+export { hashKey, slotForKey, slotOfHash } from "./hash.js";
+export {
+  DEFAULT_SLOT_COUNT,
+  MAX_SLOT_COUNT,
+  MAX_KEY_LENGTH,
+  LOCATION_HINTS,
+  type LocationHint,
+  parse,
+  type ShardSpec,
+} from "./schema.js";
+export {
+  ShardMap,
+  countSlots,
+  normalizeRanges,
+  rangesContain,
+  subtractRanges,
+  type ShardInfo,
+  type ShardMapSnapshot,
+  type SlotRange,
+  type SlotRun,
+} from "./shard-map.js";
+export { initialMap, planChange, type Plan, type ShardChange, type SlotMove } from "./planner.js";
+export { fanOut, valuesOf, errorsOf, type FanOutOptions, type FanOutOutcome, type FanOutResult } from "./fan-out.js";
+export { withRetry, isRetryable, isOverloaded, backoffDelay, sleep, type RetryOptions } from "./retry.js";
+export { errorResponse } from "./http.js";
