@@ -102,6 +102,8 @@ interface StoredPlan {
 }
 
 const RESUME_TIMER = "resume-pending";
+/** Time for all moves of one change; a change that takes longer pauses and resumes from the alarm. */
+const MOVE_DEADLINE_MS = 60_000;
 const RESUME_DELAY_MS = 5_000;
 
 export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
@@ -287,7 +289,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
         const data: SlotData = await stub(move.from).dsRelease(transfer(move.from, move.ranges));
         await stub(move.to).dsAcquire(transfer(move.to, move.ranges), data);
       },
-      { concurrency: 8 },
+      { concurrency: 8, deadlineMs: MOVE_DEADLINE_MS },
     );
     throwIfFailed(moved.results);
 

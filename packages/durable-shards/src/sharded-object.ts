@@ -228,7 +228,10 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     const missing = subtractRanges(incoming, current);
     this.ctx.storage.transactionSync(() => {
       // Ranges already owned were imported by an earlier delivery of this same instruction and may
-      // have taken writes since, so only missing ranges are imported.
+      // have taken writes since, so only missing ranges are imported. Rows left in a missing range
+      // are stale (a drop that never ran after this shard gave the range away) and would resurrect
+      // deleted keys, so they go first.
+      if (missing.length > 0) this.deleteSlots(missing);
       if (missing.length > 0 && rows) this.importSlots(missing, rows);
       this.save({
         keyspace: t.keyspace,

@@ -84,3 +84,23 @@ describe("ShardedObject", () => {
     expect(await router.get("k").get()).toBe("new value");
   });
 });
+
+describe("moves and stale rows", () => {
+  it("does not resurrect a deleted key when a slot comes back to a shard whose drop never ran", async () => {
+    const keyspace = await createKv(1, 8);
+    const { router } = kvRouter(keyspace);
+    const key = "ghost";
+    await router.get(key).put("old");
+    const a = env.KV.getByName(`${keyspace}:s0`);
+    const slot = await runInDurableObject(a, (o) => o.entries()[0]!.slot);
+    const ranges: [number, number][] = [[slot, slot + 1]];
+    // The slot leaves s0 for s9 without the drop step, the key is deleted at s9, and the slot returns.
+    const rows = await a.dsRelease({ keyspace, shard: "s0", slotCount: 8, version: 2, ranges });
+    const b = env.KV.getByName(`${keyspace}:s9`);
+    await b.dsAcquire({ keyspace, shard: "s9", slotCount: 8, version: 2, ranges }, rows);
+    expect(await b.routedCall(keyspace, "s9", key, 2, "delete")).toBe(true);
+    const back = await b.dsRelease({ keyspace, shard: "s9", slotCount: 8, version: 3, ranges });
+    await a.dsAcquire({ keyspace, shard: "s0", slotCount: 8, version: 3, ranges }, back);
+    expect(await a.routedCall(keyspace, "s0", key, 3, "get")).toBeNull();
+  });
+});
