@@ -8,8 +8,9 @@ import { Miniflare } from "miniflare";
 import { fileURLToPath } from "node:url";
 import { finish, fmt, heading, median, row, type Target } from "../report.js";
 
-const ROUNDS = 11;
-const CALLS = 3_000;
+const ROUNDS = 21;
+/** Calls per mode and round; writes are slower, so fewer keep rounds short and numerous. */
+const CALLS = { read: 3_000, write: 1_000, noop: 3_000 };
 const CONCURRENCY = 8;
 const SHARDS = 16;
 const MODES = ["direct", "routed", "ask"] as const;
@@ -42,7 +43,7 @@ const mf = new Miniflare({
 
 try {
   const setup = await (await mf.dispatchFetch(`http://bench/setup?shards=${SHARDS}&keys=20000`)).json();
-  heading(`router throughput: ${SHARDS} shards, ${CALLS} calls × ${ROUNDS} rounds per mode, ${CONCURRENCY} in flight (${JSON.stringify(setup)})`);
+  heading(`router throughput: ${SHARDS} shards, ${JSON.stringify(CALLS)} calls × ${ROUNDS} rounds per mode and op, ${CONCURRENCY} in flight (${JSON.stringify(setup)})`);
   const rates: Record<string, number[]> = {};
   const directoryCalls: Record<string, number> = {};
   for (let round = 0; round <= ROUNDS; round++) {
@@ -50,7 +51,7 @@ try {
       // A fresh random order each round, so no mode always runs right after the same other one.
       for (const mode of [...MODES].sort(() => Math.random() - 0.5)) {
         const started = performance.now();
-        const response = await mf.dispatchFetch(`http://bench/run?mode=${mode}&op=${op}&n=${CALLS}&c=${CONCURRENCY}`);
+        const response = await mf.dispatchFetch(`http://bench/run?mode=${mode}&op=${op}&n=${CALLS[op]}&c=${CONCURRENCY}`);
         const body = (await response.json()) as { calls: number; directoryCalls: number };
         const seconds = (performance.now() - started) / 1000;
         if (round === 0) continue; // warm-up round

@@ -6,12 +6,16 @@
  * a complete-looking answer.
  */
 import { ShardError } from "./errors.js";
+import { fanOutOptionsSchema, parse } from "./schema.js";
 
 /** Options of {@link fanOut}. */
 export interface FanOutOptions {
-  /** Calls in flight at once. Default 16. */
+  /** Calls in flight at once, 1 … 1,000. Default 16. */
   concurrency?: number;
-  /** Time for the whole fan-out; targets not answered by then fail with `DeadlineExceeded`. Default 10 s. */
+  /**
+   * Time for the whole fan-out in ms (up to 10 minutes); targets not answered by then fail with
+   * `DeadlineExceeded`. Default 10 s.
+   */
   deadlineMs?: number;
 }
 
@@ -44,8 +48,9 @@ export async function fanOut<T>(
   call: (target: string, index: number) => Promise<T>,
   options: FanOutOptions = {},
 ): Promise<FanOutResult<T>> {
-  const concurrency = Math.max(1, Math.floor(options.concurrency ?? 16));
-  const deadlineMs = options.deadlineMs ?? 10_000;
+  const checked = parse(fanOutOptionsSchema, options, "options");
+  const concurrency = checked.concurrency ?? 16;
+  const deadlineMs = checked.deadlineMs ?? 10_000;
   const results = new Array<FanOutOutcome<T> | undefined>(targets.length);
   let next = 0;
   let expired = false;

@@ -8,6 +8,8 @@
  * count, not only powers of two.
  */
 
+import { checkKey, isKey, isSlotCount, parse, slotCountSchema } from "./schema.js";
+
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
 
@@ -56,7 +58,12 @@ export function slotOfHash(hash: number, slotCount: number): number {
   return Math.floor((hash * slotCount) / 4294967296);
 }
 
-/** The slot of `key` in a keyspace of `slotCount` slots. */
+/**
+ * The slot of `key` in a keyspace of `slotCount` slots. Throws `InvalidKey` for a key that is not
+ * 1 … 1,024 characters and `InvalidArgument` for a slot count outside 1 … 65,536.
+ */
 export function slotForKey(key: string, slotCount: number): number {
+  if (!isKey(key)) checkKey(key);
+  if (!isSlotCount(slotCount)) parse(slotCountSchema, slotCount, "slotCount");
   return slotOfHash(hashKey(key), slotCount);
 }

@@ -7,10 +7,11 @@
  * {@link OverloadedError} so the edge can shed load (503 + Retry-After).
  */
 import { OverloadedError, ShardError } from "./errors.js";
+import { parse, retryOptionsSchema } from "./schema.js";
 
 /** Options of {@link withRetry}. */
 export interface RetryOptions {
-  /** Attempts in total, including the first. Default 3. */
+  /** Attempts in total, including the first (1 … 20). Default 3. */
   maxAttempts?: number;
   /** Backoff before the second attempt; doubles each time. Default 50 ms. */
   baseDelayMs?: number;
@@ -57,12 +58,13 @@ export function backoffDelay(attempt: number, options: RetryOptions = {}): numbe
 export function withRetry<S, T>(
   newStub: () => S,
   call: (stub: S, attempt: number) => Promise<T>,
-  options: RetryOptions = {},
+  options: RetryOptions = NO_OPTIONS,
 ): Promise<T> {
   // The first attempt is made without an async wrapper: it is on every routed call's path, and
   // the retry loop is only needed once it failed.
   let first: Promise<T>;
   try {
+    checkOptions(options);
     first = call(newStub(), 1);
   } catch (error) {
     first = Promise.reject(error);
@@ -94,6 +96,17 @@ async function retryAfter<S, T>(
       error = next;
     }
   }
+}
+
+const NO_OPTIONS: RetryOptions = Object.freeze({});
+
+/** Options objects already validated; routers pass the same object on every call. */
+const checkedOptions = new WeakSet<RetryOptions>();
+
+function checkOptions(options: RetryOptions): void {
+  if (checkedOptions.has(options)) return;
+  parse(retryOptionsSchema, options, "retry options");
+  checkedOptions.add(options);
 }
 
 /** Resolves after `ms` milliseconds. */

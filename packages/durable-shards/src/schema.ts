@@ -49,6 +49,11 @@ export function isKey(value: unknown): value is string {
   return typeof value === "string" && value.length >= 1 && value.length <= MAX_KEY_LENGTH;
 }
 
+/** Exactly `slotCountSchema`'s acceptance. */
+export function isSlotCount(value: unknown): value is number {
+  return typeof value === "number" && Number.isInteger(value) && value >= 1 && value <= MAX_SLOT_COUNT;
+}
+
 /** `value` as a key, or the schema's `InvalidKey` error. */
 export function checkKey(value: unknown): string {
   return isKey(value) ? value : parse(keySchema, value, "key");
@@ -74,6 +79,21 @@ export const shardSpecsSchema = z.preprocess(
   (v) => (typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= MAX_SHARDS_PER_CHANGE ? Array.from({ length: v }, () => ({})) : v),
   z.array(shardSpecSchema, { error: SHARDS_RULE }).min(1, SHARDS_RULE).max(MAX_SHARDS_PER_CHANGE, SHARDS_RULE),
 );
+
+/** Options of fan-outs (`fanOut`, `ShardRouter.all`/`some`). */
+export const fanOutOptionsSchema = z.strictObject({
+  concurrency: z.number().int().min(1).max(1000).optional(),
+  deadlineMs: z.number().int().min(1).max(600_000).optional(),
+});
+
+/** Options of the retry policy (`withRetry`, `RouterOptions.retry`). */
+export const retryOptionsSchema = z.strictObject({
+  maxAttempts: z.number().int().min(1).max(20).optional(),
+  baseDelayMs: z.number().min(0).max(60_000).optional(),
+  maxDelayMs: z.number().min(0).max(600_000).optional(),
+  random: z.custom<() => number>((v) => typeof v === "function", "random must be a function").optional(),
+  onRetry: z.custom<(...args: unknown[]) => void>((v) => typeof v === "function", "onRetry must be a function").optional(),
+});
 
 /**
  * Parses `value` with `schema`, throwing a typed error that names the argument on failure.

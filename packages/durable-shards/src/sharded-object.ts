@@ -13,7 +13,7 @@ import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { ShardError, WrongShardError } from "./errors.js";
 import { argsSchema, methodNameSchema, parseKeyFence, parseShardFence } from "./fence.js";
-import { slotForKey } from "./hash.js";
+import { hashKey, slotOfHash } from "./hash.js";
 import { migrate, type Migration } from "./migrations.js";
 import { MAX_ARGS, isKey, isMapVersion, keyspaceNameSchema, mapVersionSchema, parse, shardIdSchema, slotCountSchema } from "./schema.js";
 import { normalizeRanges, rangesContain, subtractRanges, type SlotRange } from "./shard-map.js";
@@ -147,7 +147,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
 
   /** The slot of `key` in this shard's keyspace (0 for entity objects, which have no slots). */
   protected slotOf(key: string): number {
-    return this.ownership ? slotForKey(key, this.ownership.slotCount) : 0;
+    return this.ownership ? slotOfHash(hashKey(key), this.ownership.slotCount) : 0;
   }
 
   /** This shard's ownership, or `undefined` before the directory first granted it slots. */
@@ -182,7 +182,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     if (!own || own.keyspace !== f.keyspace || own.shard !== f.shard) {
       throw refusal(own?.version ?? 0, `object is not shard '${f.shard}' of '${f.keyspace}'`);
     }
-    const slot = slotForKey(f.key, own.slotCount);
+    const slot = slotOfHash(hashKey(f.key), own.slotCount);
     if (!rangesContain(own.ranges, slot)) {
       throw refusal(own.version, `shard '${own.shard}' of '${own.keyspace}' does not own slot ${slot}`);
     }

@@ -7,6 +7,10 @@
  */
 import { ShardError } from "./errors.js";
 import { migrate } from "./migrations.js";
+import { parse } from "./schema.js";
+import { z } from "zod";
+
+const timerNameSchema = z.string().min(1, "must not be empty").max(128, "must be at most 128 characters");
 
 /** Handlers by timer name; each receives the timer's payload. */
 export type TimerHandlers = Record<string, (payload: unknown) => void | Promise<void>>;
@@ -31,7 +35,8 @@ export class Timers {
    */
   async schedule(name: string, at: number | Date, payload?: unknown): Promise<void> {
     const due = typeof at === "number" ? at : at.getTime();
-    if (!name || !Number.isFinite(due)) throw new ShardError("InvalidArgument", `timer '${name}' needs a name and a finite time`);
+    parse(timerNameSchema, name, "timer name");
+    if (!Number.isFinite(due)) throw new ShardError("InvalidArgument", `timer '${name}' needs a finite time, got ${at}`);
     this.storage.sql.exec(
       "INSERT INTO _ds_timers (name, due_at, payload) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload",
       name,

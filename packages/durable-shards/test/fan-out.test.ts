@@ -73,3 +73,11 @@ describe("fanOut", () => {
     expect(await fanOut([], async () => 1)).toEqual({ results: [], complete: true });
   });
 });
+
+describe("fan-out options", () => {
+  it("rejects bad options with typed errors", async () => {
+    for (const options of [{ concurrency: 0 }, { concurrency: NaN }, { deadlineMs: -1 }, { deadlineMs: 1e9 }, { extra: 1 }]) {
+      await expect(fanOut(["a"], async () => 1, options as never)).rejects.toThrow(/\[InvalidArgument\] options/);
+    }
+  });
+});

@@ -67,3 +67,11 @@ function popcount(x: number): number {
   for (let v = x >>> 0; v; v &= v - 1) n++;
   return n;
 }
+
+describe("slotForKey input", () => {
+  it("rejects non-string keys and impossible slot counts with typed errors", () => {
+    expect(() => slotForKey(7 as never, 10)).toThrow("[InvalidKey] key: key must be a string");
+    for (const count of [0, -1, 1.5, 65_537, NaN]) expect(() => slotForKey("k", count)).toThrow(/\[InvalidArgument\] slotCount/);
+    expect(() => slotForKey("", 10)).toThrow("[InvalidKey] key: key must not be empty");
+  });
+});

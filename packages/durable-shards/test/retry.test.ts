@@ -68,3 +68,13 @@ describe("backoffDelay", () => {
     expect(backoffDelay(2, { random: () => 0 })).toBe(0);
   });
 });
+
+describe("retry options", () => {
+  it("rejects bad options with typed errors before any attempt", async () => {
+    let attempts = 0;
+    for (const options of [{ maxAttempts: 0 }, { maxAttempts: 1.5 }, { baseDelayMs: -1 }, { random: 3 }, { nope: true }]) {
+      await expect(withRetry(() => null, async () => void attempts++, options as never)).rejects.toThrow(/\[InvalidArgument\] retry options/);
+    }
+    expect(attempts).toBe(0);
+  });
+});

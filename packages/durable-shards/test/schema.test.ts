@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { MAX_KEY_LENGTH, checkKey, isKey, isMapVersion, keySchema, mapVersionSchema } from "../src/schema.js";
+import { MAX_KEY_LENGTH, checkKey, isKey, isMapVersion, isSlotCount, keySchema, mapVersionSchema, slotCountSchema } from "../src/schema.js";
 
 const around = (n: number) => fc.integer({ min: Math.max(0, n - 3), max: n + 3 });
 
@@ -23,6 +23,11 @@ describe("hot-path predicates agree with their schemas", () => {
       fc.constantFrom(0, -0, -1, 1.5, NaN, Infinity, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 2, 2 ** 60, "1", null),
     );
     fc.assert(fc.property(inputs, (value) => isMapVersion(value) === mapVersionSchema.safeParse(value).success), { numRuns: 2000 });
+  });
+
+  it("isSlotCount accepts exactly what slotCountSchema accepts", () => {
+    const inputs = fc.oneof(fc.anything(), fc.integer(), fc.double(), around(65_536), fc.constantFrom(0, 1, 1.5, NaN, "8"));
+    fc.assert(fc.property(inputs, (value) => isSlotCount(value) === slotCountSchema.safeParse(value).success), { numRuns: 2000 });
   });
 
   it("checkKey words rejections through the schema", () => {

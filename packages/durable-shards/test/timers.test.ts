@@ -56,3 +56,15 @@ describe("Timers", () => {
     expect(await runDurableObjectAlarm(stub)).toBe(false); // nothing left to expire, so no alarm is set
   });
 });
+
+describe("Timers input", () => {
+  it("rejects empty names and non-finite times", async () => {
+    await runInDurableObject(env.FLAKY.getByName(uniqueName("timers")), async (_, state) => {
+      const timers = new Timers(state.storage);
+      await expect(timers.schedule("", 1)).rejects.toThrow(/\[InvalidArgument\] timer name/);
+      await expect(timers.schedule("x".repeat(200), 1)).rejects.toThrow(/at most 128/);
+      await expect(timers.schedule("ok", NaN)).rejects.toThrow(/finite time/);
+      expect(timers.dueAt("ok")).toBeUndefined();
+    });
+  });
+});
