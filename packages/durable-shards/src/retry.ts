@@ -72,7 +72,11 @@ export function withRetry<S, T>(
   return first.catch((error: unknown) => retryAfter(error, newStub, call, options));
 }
 
-async function retryAfter<S, T>(
+/**
+ * Continues the policy after a first attempt that failed with `firstError` (counted as attempt 1).
+ * For callers that make the first attempt themselves to keep it free of wrappers.
+ */
+export async function retryAfter<S, T>(
   firstError: unknown,
   newStub: () => S,
   call: (stub: S, attempt: number) => Promise<T>,

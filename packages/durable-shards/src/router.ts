@@ -9,8 +9,9 @@
 import { ShardError, WrongShardError } from "./errors.js";
 import { fanOut, type FanOutOptions, type FanOutResult } from "./fan-out.js";
 import { DEFAULT_DIRECTORY_NAME, type RoutingInfo, type ShardDirectory } from "./directory.js";
-import { backoffDelay, sleep, withRetry, type RetryOptions } from "./retry.js";
-import { checkKey, keyspaceNameSchema, parse, shardIdSchema } from "./schema.js";
+import { backoffDelay, retryAfter, sleep, withRetry, type RetryOptions } from "./retry.js";
+import { z } from "zod";
+import { checkKey, keyspaceNameSchema, parse, retryOptionsSchema, shardIdSchema } from "./schema.js";
 import { ShardMap } from "./shard-map.js";
 import type { ShardedObject } from "./sharded-object.js";
 
@@ -59,6 +60,8 @@ function versionOf(entry: CachedRouting): number {
 }
 
 const DEFAULT_REFRESH_MS = 300_000;
+const refreshSchema = z.union([z.number().min(0), z.literal(Number.POSITIVE_INFINITY)], { error: "must be a number of ms ≥ 0 or Infinity" });
+const attemptsSchema = z.number().int().min(1).max(20);
 
 /** The cache routers use by default: one per isolate. */
 export const defaultMapCache = new MapCache();
@@ -76,7 +79,7 @@ export interface RouterOptions<T extends ShardedObject> {
   cache?: MapCache;
   /** Maps older than this are refreshed before use. Default 5 minutes; `Infinity` never. */
   refreshIntervalMs?: number;
-  /** Attempts when shards fence calls off (each after a map refresh). Default 5. */
+  /** Attempts when shards fence calls off (each after a map refresh), 1 … 20. Default 5. */
   maxRoutingAttempts?: number;
   /** Policy for platform errors; see `retry.ts`. */
   retry?: RetryOptions;
@@ -116,8 +119,15 @@ export class ShardRouter<T extends ShardedObject> {
   private readonly cache: MapCache;
   private readonly cacheKey: string;
 
+  private readonly retry: RetryOptions;
+  private readonly refreshMs: number;
+  private readonly maxAttempts: number;
+
   constructor(private readonly options: RouterOptions<T>) {
     this.keyspace = parse(keyspaceNameSchema, options.keyspace, "keyspace");
+    this.retry = parse(retryOptionsSchema, options.retry ?? {}, "retry") as RetryOptions;
+    this.refreshMs = parse(refreshSchema, options.refreshIntervalMs ?? DEFAULT_REFRESH_MS, "refreshIntervalMs");
+    this.maxAttempts = parse(attemptsSchema, options.maxRoutingAttempts ?? 5, "maxRoutingAttempts");
     this.cache = options.cache ?? defaultMapCache;
     this.cacheKey = `${options.directoryName ?? DEFAULT_DIRECTORY_NAME}/${this.keyspace}`;
   }
@@ -138,21 +148,28 @@ export class ShardRouter<T extends ShardedObject> {
   // ---- internals ------------------------------------------------------------------------------
 
   private route(k: string, method: string, args: unknown[]): Promise<unknown> {
-    // Steady state: a fresh cached map, one attempt, no async detours.
     const cached = this.cache.get(this.cacheKey);
-    if (cached && Date.now() - cached.fetchedAt < (this.options.refreshIntervalMs ?? DEFAULT_REFRESH_MS)) {
-      return this.attempt(cached.info, k, method, args).catch((error: unknown) => this.reroute(k, method, args, asRefusal(error)));
+    if (cached && cached.info instanceof ShardMap && Date.now() - cached.fetchedAt < this.refreshMs) {
+      // Steady state: one hash, one lookup, one RPC, and a single handler that only runs when the
+      // call fails (then the retry policy, then the refusal loop, take over).
+      const map = cached.info;
+      const shard = map.shardOfKey(k);
+      const newStub = () => this.stub(`${this.keyspace}:${shard.id}`, shard.locationHint);
+      const call = (stub: ShardRpc) => stub.routedCall(this.keyspace, shard.id, k, map.version, method, ...args);
+      return call(newStub()).catch((error: unknown) =>
+        retryAfter(error, newStub, call, this.retry).catch((failure: unknown) => this.reroute(k, method, args, asRefusal(failure))),
+      );
     }
     return this.reroute(k, method, args, undefined);
   }
 
   /** The routing loop: refresh after each refusal, back off while a move is in flight. */
   private async reroute(k: string, method: string, args: unknown[], refusal: WrongShardError | undefined): Promise<unknown> {
-    const maxAttempts = this.options.maxRoutingAttempts ?? 5;
+    const maxAttempts = this.maxAttempts;
     let lastRefusal = refusal;
     for (let attempt = refusal ? 2 : 1; attempt <= maxAttempts; attempt++) {
       // A refusal at a version we already hold means a move is in flight: give it a moment.
-      if (attempt > 2) await sleep(backoffDelay(attempt - 2, { baseDelayMs: 20, ...this.options.retry }));
+      if (attempt > 2) await sleep(backoffDelay(attempt - 2, { baseDelayMs: 20, ...this.retry }));
       const info = await this.routing(lastRefusal !== undefined);
       try {
         return await this.attempt(info, k, method, args);
@@ -173,13 +190,13 @@ export class ShardRouter<T extends ShardedObject> {
       return withRetry(
         () => this.stub(`${this.keyspace}:${shard.id}`, shard.locationHint),
         (stub) => stub.routedCall(this.keyspace, shard.id, k, info.version, method, ...args),
-        this.options.retry,
+        this.retry,
       );
     }
     return withRetry(
       () => this.stub(`${this.keyspace}:${k}`),
       (stub) => stub.routedCall(this.keyspace, null, k, info.version, method, ...args),
-      this.options.retry,
+      this.retry,
     );
   }
 
@@ -262,7 +279,7 @@ export class ShardRouter<T extends ShardedObject> {
       return await withRetry(
         () => this.stub(`${this.keyspace}:${shardId}`, shard.locationHint),
         (stub) => stub.shardCall(this.keyspace, shardId, map.version, method, ...args),
-        this.options.retry,
+        this.retry,
       );
     } catch (error) {
       throw asRefusal(error);
@@ -278,7 +295,7 @@ export class ShardRouter<T extends ShardedObject> {
   /** Cached routing info, asked of the directory when missing, stale, or `force`d after a refusal. */
   private async routing(force: boolean): Promise<CachedRouting["info"]> {
     const cached = this.cache.get(this.cacheKey);
-    const interval = this.options.refreshIntervalMs ?? DEFAULT_REFRESH_MS;
+    const interval = this.refreshMs;
     if (cached && !force && Date.now() - cached.fetchedAt < interval) {
       return cached.info;
     }
@@ -294,7 +311,7 @@ export class ShardRouter<T extends ShardedObject> {
         info = await withRetry(
           () => directory.getByName(name) as unknown as { getMap(k: string, v?: number): Promise<RoutingInfo | null> },
           (stub) => stub.getMap(this.keyspace, knownVersion),
-          this.options.retry,
+          this.retry,
         );
       } catch (error) {
         throw ShardError.from(error) ?? error;

@@ -104,3 +104,13 @@ describe("moves and stale rows", () => {
     expect(await a.routedCall(keyspace, "s0", key, 3, "get")).toBeNull();
   });
 });
+
+describe("router options", () => {
+  it("rejects bad options at construction with typed errors", () => {
+    const base = { directory: env.DIRECTORY, namespace: env.KV, keyspace: "kv-opts" };
+    expect(() => new ShardRouter({ ...base, refreshIntervalMs: -1 })).toThrow(/\[InvalidArgument\] refreshIntervalMs/);
+    expect(() => new ShardRouter({ ...base, maxRoutingAttempts: 0 })).toThrow(/\[InvalidArgument\] maxRoutingAttempts/);
+    expect(() => new ShardRouter({ ...base, retry: { maxAttempts: 100 } })).toThrow(/\[InvalidArgument\] retry.maxAttempts/);
+    expect(new ShardRouter({ ...base, refreshIntervalMs: Infinity }).keyspace).toBe("kv-opts");
+  });
+});
