@@ -154,11 +154,16 @@ export class ShardRouter<T extends ShardedObject> {
       // call fails (then the retry policy, then the refusal loop, take over).
       const map = cached.info;
       const shard = map.shardOfKey(k);
-      const newStub = () => this.stub(`${this.keyspace}:${shard.id}`, shard.locationHint);
-      const call = (stub: ShardRpc) => stub.routedCall(this.keyspace, shard.id, k, map.version, method, ...args);
-      return call(newStub()).catch((error: unknown) =>
-        retryAfter(error, newStub, call, this.retry).catch((failure: unknown) => this.reroute(k, method, args, asRefusal(failure))),
-      );
+      return this.stub(`${this.keyspace}:${shard.id}`, shard.locationHint)
+        .routedCall(this.keyspace, shard.id, k, map.version, method, ...args)
+        .catch((error: unknown) =>
+          retryAfter(
+            error,
+            () => this.stub(`${this.keyspace}:${shard.id}`, shard.locationHint),
+            (stub) => stub.routedCall(this.keyspace, shard.id, k, map.version, method, ...args),
+            this.retry,
+          ).catch((failure: unknown) => this.reroute(k, method, args, asRefusal(failure))),
+        );
     }
     return this.reroute(k, method, args, undefined);
   }

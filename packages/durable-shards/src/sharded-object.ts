@@ -163,14 +163,26 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
    * throws {@link WrongShardError} without running user code.
    */
   routedCall(keyspace: unknown, shard: unknown, key: unknown, version: unknown, method: unknown, ...args: unknown[]): unknown {
-    // Fast path: the identity is this shard's own and key, version and arity pass the predicates
-    // that mirror their schemas; anything else goes through the schemas (and their messages).
-    const f =
-      this.knownIdentity(keyspace, shard) && isKey(key) && isMapVersion(version)
-        ? { keyspace: keyspace as string, shard: shard as string, key, version }
-        : parseKeyFence(keyspace, shard, key, version);
+    // Fast path, taken by every well-formed call: the identity equals this shard's own (validated
+    // when the directory granted it), the method is in the table of routable methods, and key,
+    // version and arity pass the predicates that mirror their schemas.
+    const own = this.ownership;
+    const fn = typeof method === "string" ? (this.methods ??= routableMethods(this)).get(method) : undefined;
+    if (own && fn && keyspace === own.keyspace && shard === own.shard && isKey(key) && isMapVersion(version) && args.length <= MAX_ARGS) {
+      const slot = slotOfHash(hashKey(key), own.slotCount);
+      if (!rangesContain(own.ranges, slot)) {
+        throw refusal(own.version, `shard '${own.shard}' of '${own.keyspace}' does not own slot ${slot}`);
+      }
+      return this.run(slot, fn, key, args);
+    }
+    return this.routedCallChecked(keyspace, shard, key, version, method, args);
+  }
+
+  /** The slow path of {@link routedCall}: full validation with precise errors, and entities. */
+  private routedCallChecked(keyspace: unknown, shard: unknown, key: unknown, version: unknown, method: unknown, args: unknown[]): unknown {
+    const f = parseKeyFence(keyspace, shard, key, version);
     const fn = this.method(method);
-    if (args.length > MAX_ARGS) parse(argsSchema, args, "args");
+    parse(argsSchema, args, "args");
     if (f.shard === null) {
       const expected = `${f.keyspace}:${f.key}`;
       if (this.ctx.id.name !== undefined && this.ctx.id.name !== expected) {
@@ -186,9 +198,15 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     if (!rangesContain(own.ranges, slot)) {
       throw refusal(own.version, `shard '${own.shard}' of '${own.keyspace}' does not own slot ${slot}`);
     }
-    const result = fn.call(this, f.key, ...args);
-    // A synchronous method cannot interleave with a release, so only a method that returns a
-    // promise is tracked; it is registered in the same turn it started, before anything else runs.
+    return this.run(slot, fn, f.key, args);
+  }
+
+  /**
+   * Runs a routed method. A synchronous method cannot interleave with a release, so only a method
+   * that returns a promise is tracked; it is registered in the same turn it started.
+   */
+  private run(slot: number, fn: (...args: unknown[]) => unknown, key: string, args: unknown[]): unknown {
+    const result = args.length === 0 ? fn.call(this, key) : fn.call(this, key, ...args);
     if (!isPromise(result)) return result;
     this.inflight.set(slot, (this.inflight.get(slot) ?? 0) + 1);
     return result.finally(() => this.leave(slot));
@@ -292,14 +310,6 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
       JSON.stringify(next.ranges),
     );
     this.ownership = next;
-  }
-
-  /**
-   * Whether the routing identity equals this shard's own, which was validated when the directory
-   * granted it: the hot path then skips re-validating those two strings on every call.
-   */
-  private knownIdentity(keyspace: unknown, shard: unknown): boolean {
-    return this.ownership !== undefined && keyspace === this.ownership.keyspace && shard === this.ownership.shard;
   }
 
   private method(name: unknown): (...args: unknown[]) => unknown {
