@@ -27,6 +27,13 @@ describe("ShardRouter", () => {
     expect(cache.loads).toBe(1);
   });
 
+  it("re-validates its map with the directory once the refresh interval passed (clock read every 64th call)", async () => {
+    const keyspace = await createKv(2);
+    const { router, cache } = kvRouter(keyspace, { refreshIntervalMs: 0 });
+    for (let i = 0; i < 130; i++) await router.get(`k${i}`).get();
+    expect(cache.loads).toBe(3);
+  });
+
   it("a router made stale by a new shard is fenced by the owner, refreshes and succeeds; no write lands on a non-owner", async () => {
     const keyspace = await createKv(2);
     const a = kvRouter(keyspace);
