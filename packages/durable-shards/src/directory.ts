@@ -148,6 +148,26 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     return this.getKeyspace(k.name);
   }
 
+  /**
+   * Creates the keyspace unless it exists with the same binding, placement and slot count (then it
+   * is returned as it is; a creation interrupted earlier is finished first). For apps that declare
+   * their keyspaces in code. A keyspace of the same name but another definition is refused with
+   * `KeyspaceExists`.
+   */
+  async ensureKeyspace(input: CreateKeyspaceInput): Promise<KeyspaceInfo> {
+    const k = parse(createKeyspaceSchema, input, "keyspace");
+    const row = this.row(k.name);
+    if (!row) return this.createKeyspace(input);
+    if (row.binding !== k.binding || row.placement !== k.placement || row.slot_count !== k.slotCount) {
+      throw new ShardError(
+        "KeyspaceExists",
+        `keyspace '${k.name}' exists as ${row.placement} keyspace of ${row.slot_count} slots on '${row.binding}'`,
+      );
+    }
+    if (row.version === 0) await this.apply(k.name);
+    return this.getKeyspace(k.name);
+  }
+
   /** Describes a keyspace. */
   getKeyspace(name: string): KeyspaceInfo {
     const keyspace = parse(keyspaceNameSchema, name, "keyspace");

@@ -8,7 +8,7 @@
  */
 import { ShardError, WrongShardError } from "./errors.js";
 import { fanOut, type FanOutOptions, type FanOutResult } from "./fan-out.js";
-import { DEFAULT_DIRECTORY_NAME, type RoutingInfo, type ShardDirectory } from "./directory.js";
+import { DEFAULT_DIRECTORY_NAME, type CreateKeyspaceInput, type RoutingInfo, type ShardDirectory } from "./directory.js";
 import { backoffDelay, retryAfter, sleep, withRetry, type RetryOptions } from "./retry.js";
 import { z } from "zod";
 import { checkKey, keyspaceNameSchema, parse, retryOptionsSchema, shardIdSchema } from "./schema.js";
@@ -85,6 +85,11 @@ export interface RouterOptions<T extends ShardedObject> {
   maxRoutingAttempts?: number;
   /** Policy for platform errors; see `retry.ts`. */
   retry?: RetryOptions;
+  /**
+   * How to create the keyspace when the directory does not know it (`binding`, `placement`,
+   * `slotCount`, `shards`, as for `createKeyspace`). Without it, an unknown keyspace is an error.
+   */
+  ensure?: Omit<CreateKeyspaceInput, "name">;
 }
 
 type AnyFunction = (...args: never[]) => unknown;
@@ -101,6 +106,12 @@ export type KeyClient<T> = {
 export type ShardClient<T> = {
   [K in OwnMethods<T>]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
 };
+
+/** The directory RPCs the router uses. */
+interface DirectoryRpc {
+  getMap(keyspace: string, knownVersion?: number): Promise<RoutingInfo | null>;
+  ensureKeyspace(input: CreateKeyspaceInput): Promise<unknown>;
+}
 
 /** The RPC surface the router uses; kept narrow so typing stubs stays cheap. */
 interface ShardRpc {
@@ -318,12 +329,21 @@ export class ShardRouter<T extends ShardedObject> {
       let info: RoutingInfo | null;
       try {
         info = await withRetry(
-          () => directory.getByName(name) as unknown as { getMap(k: string, v?: number): Promise<RoutingInfo | null> },
+          () => directory.getByName(name) as unknown as DirectoryRpc,
           (stub) => stub.getMap(this.keyspace, knownVersion),
           this.retry,
         );
       } catch (error) {
-        throw ShardError.from(error) ?? error;
+        const typed = ShardError.from(error);
+        if (typed?.code !== "UnknownKeyspace" || !this.options.ensure) throw typed ?? error;
+        await withRetry(
+          () => directory.getByName(name) as unknown as DirectoryRpc,
+          (stub) => stub.ensureKeyspace({ ...this.options.ensure!, name: this.keyspace }),
+          this.retry,
+        ).catch((failure: unknown) => {
+          throw ShardError.from(failure) ?? failure;
+        });
+        info = await (directory.getByName(name) as unknown as DirectoryRpc).getMap(this.keyspace);
       }
       const cached = this.cache.get(this.cacheKey);
       if (info === null && cached) return { info: cached.info, fetchedAt: Date.now(), uses: 0 };

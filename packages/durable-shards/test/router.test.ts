@@ -80,6 +80,18 @@ describe("ShardRouter", () => {
     expect(await router.get(key).get()).toBeNull();
   });
 
+  it("creates a keyspace declared in code on first use, once, and refuses a conflicting definition", async () => {
+    const keyspace = uniqueName("declared");
+    const ensure = { binding: "KV", shards: 3, slotCount: 64 };
+    const a = kvRouter(keyspace, { ensure }).router;
+    const b = kvRouter(keyspace, { ensure }).router;
+    await Promise.all([a.get("x").put("1"), b.get("y").put("2")]);
+    expect(await b.get("x").get()).toBe("1");
+    expect((await directory().getKeyspace(keyspace)).shards.map((s) => s.slots)).toEqual([22, 21, 21]);
+    const error = await rejection(directory().ensureKeyspace({ name: keyspace, binding: "KV", slotCount: 128 }));
+    expect(ShardError.from(error)?.code).toBe("KeyspaceExists");
+  });
+
   it("places entity keyspaces one object per key through the same API", async () => {
     const keyspace = uniqueName("entity");
     await directory().createKeyspace({ name: keyspace, binding: "COUNTERS", placement: "entity" });
