@@ -1,14 +1,23 @@
 /** Bindings and configuration of the server (names as in shared/zajel-protocol.md §2). */
 import type { ShardDirectory } from "durable-shards";
+import type { RateLimiter } from "./ratelimit/limiter.js";
 
 export interface Env {
   DIRECTORY: DurableObjectNamespace<ShardDirectory>;
+  RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
   BOOTSTRAP_SIGNING_KEY?: string;
   ATTESTATION_SIGNING_KEY?: string;
   BUILD_TOKEN_VERIFY_KEY?: string;
   CI_UPLOAD_SECRET?: string;
   SERVER_REGISTRY_SECRET?: string;
-  SERVER_IDENTITY_KEY?: string;
   DEV_MODE?: string;
+  REQUIRE_REPLAY_PROTECTION?: string;
+  ALLOWED_ORIGINS?: string;
+  TRUSTED_BUILD_KEYS?: string;
+  SERVER_IDENTITY_KEY?: string;
+  PUBLIC_WS_ENDPOINT?: string;
+  REGION?: string;
+  REQUIRE_WS_ATTESTATION?: string;
+  WS_MAX_CONNECTIONS?: string;
   LOG_LEVEL?: string;
 }

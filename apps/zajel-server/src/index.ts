@@ -1,18 +1,47 @@
-/** Worker entry of the Zajel-compatible server. */
+/**
+ * Worker entry of the Zajel-compatible server. Dispatch order of §3.1: rate limit, `OPTIONS`,
+ * WebSocket upgrades, HTTP routes, 404.
+ */
 import { Hono } from "hono";
 import { ShardDirectory } from "durable-shards";
 import type { Env } from "./env.js";
+import { HttpError, jsonError } from "./http/errors.js";
+import { securityHeaders } from "./http/headers.js";
 import { info } from "./info.js";
+import { rateLimit } from "./ratelimit/middleware.js";
+
+export { RateLimiter } from "./ratelimit/limiter.js";
 
 /** The directory of this deployment's keyspaces. */
 export class Directory extends ShardDirectory<Env> {}
 
+/** Paths that stay HTTP even when a request asks to upgrade (§3.1). */
+function isHttpRoutePath(path: string): boolean {
+  return path === "/health" || path === "/api/info" || path.startsWith("/servers") || path.startsWith("/attest");
+}
+
 const app = new Hono<{ Bindings: Env }>();
+app.use(securityHeaders);
+app.use(rateLimit);
+app.options("*", (c) => c.body(null, 200));
+app.use(async (c, next) => {
+  const path = new URL(c.req.url).pathname;
+  if (c.req.method === "GET" && c.req.header("Upgrade")?.toLowerCase() === "websocket" && !isHttpRoutePath(path)) {
+    // The WebSocket client protocol (§7) is not served yet.
+    return jsonError(501, "WebSocket service not available");
+  }
+  await next();
+});
 app.route("/", info);
-app.notFound((c) => c.json({ error: "Not found" }, 404));
-app.onError((error, c) => {
+app.notFound((c) => {
+  const path = new URL(c.req.url).pathname;
+  if (path.startsWith("/servers") || path.startsWith("/attest")) return jsonError(404, "Not Found");
+  return jsonError(404, "Not Found", { hint: "Use GET /servers to list VPS servers" });
+});
+app.onError((error) => {
+  if (error instanceof HttpError) return error.response;
   console.error("unhandled error", error);
-  return c.json({ error: "Internal server error" }, 500);
+  return jsonError(500, "Internal server error");
 });
 
 export default { fetch: app.fetch } satisfies ExportedHandler<Env>;

@@ -1,0 +1,44 @@
+/** Rate limiting of every request, first in the dispatch order (§3.1, §3.5). */
+import type { MiddlewareHandler } from "hono";
+import { ShardRouter } from "durable-shards";
+import type { Env } from "../env.js";
+import { jsonError } from "../http/errors.js";
+import { RATE_LIMITS, classify } from "./classes.js";
+import type { RateLimiter } from "./limiter.js";
+
+export const RATE_LIMIT_KEYSPACE = "rate-limits";
+
+/** The router of the rate-limit keyspace, created on first use with 8 shards. */
+export function rateLimitRouter(env: Env): ShardRouter<RateLimiter> {
+  return new ShardRouter({
+    directory: env.DIRECTORY,
+    namespace: env.RATE_LIMITER,
+    keyspace: RATE_LIMIT_KEYSPACE,
+    ensure: { binding: "RATE_LIMITER", shards: 8 },
+  });
+}
+
+/** The client IP of §3.5: `CF-Connecting-IP`, or the shared bucket `unknown`. */
+export function clientIp(request: Request): string {
+  return request.headers.get("CF-Connecting-IP") || "unknown";
+}
+
+export const rateLimit: MiddlewareHandler<{ Bindings: Env }> = async (c, next) => {
+  const rateClass = classify(c.req.method, new URL(c.req.url).pathname);
+  const limit = RATE_LIMITS[rateClass];
+  const decision = await rateLimitRouter(c.env).get(`${rateClass}|${clientIp(c.req.raw)}`).hit(limit);
+  if (!decision.allowed) {
+    c.res = jsonError(429, "Too Many Requests", undefined, {
+      "Retry-After": String(decision.retryAfter),
+      "X-RateLimit-Remaining": "0",
+      "X-RateLimit-Limit": String(limit),
+    });
+    return;
+  }
+  await next();
+  if (c.res.status === 101) return;
+  const response = new Response(c.res.body, c.res);
+  response.headers.set("X-RateLimit-Limit", String(limit));
+  response.headers.set("X-RateLimit-Remaining", String(decision.remaining));
+  c.res = response;
+};
