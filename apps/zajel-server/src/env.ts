@@ -1,10 +1,12 @@
 /** Bindings and configuration of the server (names as in shared/zajel-protocol.md §2). */
 import type { ShardDirectory } from "durable-shards";
+import type { AdminState } from "./admin/state.js";
 import type { RateLimiter } from "./ratelimit/limiter.js";
 
 export interface Env {
   DIRECTORY: DurableObjectNamespace<ShardDirectory>;
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
+  ADMIN: DurableObjectNamespace<AdminState>;
   BOOTSTRAP_SIGNING_KEY?: string;
   ATTESTATION_SIGNING_KEY?: string;
   BUILD_TOKEN_VERIFY_KEY?: string;

@@ -7,10 +7,12 @@ import { ShardDirectory } from "durable-shards";
 import type { Env } from "./env.js";
 import { HttpError, jsonError } from "./http/errors.js";
 import { securityHeaders } from "./http/headers.js";
+import { admin } from "./admin/routes.js";
 import { info } from "./info.js";
 import { rateLimit } from "./ratelimit/middleware.js";
 
 export { RateLimiter } from "./ratelimit/limiter.js";
+export { AdminState } from "./admin/state.js";
 
 /** The directory of this deployment's keyspaces. */
 export class Directory extends ShardDirectory<Env> {}
@@ -33,6 +35,7 @@ app.use(async (c, next) => {
   await next();
 });
 app.route("/", info);
+app.route("/", admin);
 app.notFound((c) => {
   const path = new URL(c.req.url).pathname;
   if (path.startsWith("/servers") || path.startsWith("/attest")) return jsonError(404, "Not Found");

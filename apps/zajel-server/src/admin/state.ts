@@ -1,0 +1,73 @@
+/**
+ * The authoritative copy of the admin data (§1.1 item 4): trusted build keys and the version
+ * policy, each with the time of its last write, and a version that grows with every write.
+ * One object (entity keyspace `admin`, key `config`); writes are serialized by it.
+ */
+import { ShardedObject, migrate } from "durable-shards";
+import type { Env } from "../env.js";
+import { DEFAULT_POLICY, type VersionPolicy } from "./policy.js";
+import { applyTrustedKeyChange, effectiveTrustedKeys, type TrustedKeyChange } from "./trusted-keys.js";
+
+/** Stored trusted keys as `GET /servers/trusted-keys` reports them. */
+export interface StoredTrustedKeys {
+  keys: string[];
+  updatedAt: number | null;
+}
+
+export class AdminState extends ShardedObject<Env> {
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    migrate(ctx.storage, "admin", [
+      {
+        version: 1,
+        name: "settings",
+        up: "CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL)",
+      },
+    ]);
+  }
+
+  /** The stored trusted keys (`[]` and `null` when nothing was stored). */
+  trustedKeys(_key: string): StoredTrustedKeys {
+    const row = this._setting("trusted_keys");
+    return row ? { keys: JSON.parse(row.value) as string[], updatedAt: row.updated_at } : { keys: [], updatedAt: null };
+  }
+
+  /** The effective trusted set: stored keys when any, else `TRUSTED_BUILD_KEYS`. */
+  effectiveTrustedKeys(key: string): string[] {
+    return effectiveTrustedKeys(this.trustedKeys(key).keys, this.env.TRUSTED_BUILD_KEYS);
+  }
+
+  /** Applies a change to the effective set and stores the result; `undefined` when over 50 keys. */
+  changeTrustedKeys(key: string, change: TrustedKeyChange): string[] | undefined {
+    const next = applyTrustedKeyChange(this.effectiveTrustedKeys(key), change);
+    if (next) this._store("trusted_keys", next);
+    return next;
+  }
+
+  /** The current version policy. */
+  policy(_key: string): VersionPolicy {
+    const row = this._setting("version_policy");
+    return row ? (JSON.parse(row.value) as VersionPolicy) : DEFAULT_POLICY;
+  }
+
+  /** Replaces the version policy. */
+  setPolicy(_key: string, policy: VersionPolicy): VersionPolicy {
+    this._store("version_policy", policy);
+    return policy;
+  }
+
+  private _setting(name: string) {
+    return this.ctx.storage.sql
+      .exec<{ value: string; updated_at: number }>("SELECT value, updated_at FROM settings WHERE name = ?", name)
+      .toArray()[0];
+  }
+
+  private _store(name: string, value: unknown): void {
+    this.ctx.storage.sql.exec(
+      "INSERT OR REPLACE INTO settings (name, value, updated_at) VALUES (?, ?, ?)",
+      name,
+      JSON.stringify(value),
+      Date.now(),
+    );
+  }
+}
