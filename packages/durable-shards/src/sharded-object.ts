@@ -68,7 +68,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   /** Calls in flight per slot, so a release waits for them before handing data over. */
   private readonly inflight = new Map<number, number>();
   private drained: (() => void)[] = [];
-  private methods: ReadonlyMap<string, (...args: unknown[]) => unknown> | undefined;
+  private methods: ReadonlySet<string> | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -167,7 +167,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     // when the directory granted it), the method is in the table of routable methods, and key,
     // version and arity pass the predicates that mirror their schemas.
     const own = this.ownership;
-    const fn = typeof method === "string" ? (this.methods ??= routableMethods(this)).get(method) : undefined;
+    const fn = typeof method === "string" && (this.methods ??= routableMethods(this)).has(method) ? this.callable(method) : undefined;
     if (own && fn && keyspace === own.keyspace && shard === own.shard && isKey(key) && isMapVersion(version) && args.length <= MAX_ARGS) {
       const slot = slotOfHash(hashKey(key), own.slotCount);
       if (!rangesContain(own.ranges, slot)) {
@@ -316,10 +316,14 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     this.methods ??= routableMethods(this);
     // A hit in the table of routable methods is itself the validation; the schema runs only to
     // word the error for anything else.
-    const hit = typeof name === "string" ? this.methods.get(name) : undefined;
-    if (hit) return hit;
+    if (typeof name === "string" && this.methods.has(name)) return this.callable(name);
     const method = parse(methodNameSchema, name, "method");
     throw new ShardError("InvalidArgument", `'${method}' is not a method of this keyspace's objects`);
+  }
+
+  /** Looked up per call (not cached), so an instance may override a method, e.g. to inject faults in tests. */
+  private callable(name: string): (...args: unknown[]) => unknown {
+    return (this as unknown as Record<string, (...args: unknown[]) => unknown>)[name]!;
   }
 
   private checkedSlotTables(): string[] {
@@ -363,19 +367,16 @@ function refusal(version: number, message: string): WrongShardError {
   return new WrongShardError(`${message} (map version ${version})`, version);
 }
 
-/** Public methods declared by subclasses (not by ShardedObject or the platform), by name. */
-function routableMethods(object: object): ReadonlyMap<string, (...args: unknown[]) => unknown> {
-  const methods = new Map<string, (...args: unknown[]) => unknown>();
+/** Names of the public methods declared by subclasses (not by ShardedObject or the platform). */
+function routableMethods(object: object): ReadonlySet<string> {
+  const names = new Set<string>();
   for (let proto = Object.getPrototypeOf(object); proto && proto !== ShardedObject.prototype; proto = Object.getPrototypeOf(proto)) {
     for (const name of Object.getOwnPropertyNames(proto)) {
       const descriptor = Object.getOwnPropertyDescriptor(proto, name);
-      // The most derived definition wins; prototypes are walked from the most derived up.
-      if (!RESERVED.has(name) && !name.startsWith("_") && typeof descriptor?.value === "function" && !methods.has(name)) {
-        methods.set(name, descriptor.value as (...args: unknown[]) => unknown);
-      }
+      if (!RESERVED.has(name) && !name.startsWith("_") && typeof descriptor?.value === "function") names.add(name);
     }
   }
   // Overrides of the base class's own methods (hooks, directory protocol) are never routable.
-  for (const name of Object.getOwnPropertyNames(ShardedObject.prototype)) methods.delete(name);
-  return methods;
+  for (const name of Object.getOwnPropertyNames(ShardedObject.prototype)) names.delete(name);
+  return names;
 }
