@@ -1,12 +1,20 @@
 /** Bindings and configuration of the server (names as in shared/zajel-protocol.md §2). */
 import type { ShardDirectory } from "durable-shards";
 import type { AdminState } from "./admin/state.js";
+import type { NonceStore } from "./bootstrap/nonce-store.js";
+import type { RegistryIndex } from "./bootstrap/registry-index.js";
+import type { ServerRegistry } from "./bootstrap/registry.js";
+import type { ServerListCache } from "./bootstrap/snapshot.js";
 import type { RateLimiter } from "./ratelimit/limiter.js";
 
 export interface Env {
   DIRECTORY: DurableObjectNamespace<ShardDirectory>;
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
   ADMIN: DurableObjectNamespace<AdminState>;
+  REGISTRY: DurableObjectNamespace<ServerRegistry>;
+  REGISTRY_INDEX: DurableObjectNamespace<RegistryIndex>;
+  NONCES: DurableObjectNamespace<NonceStore>;
+  SERVER_LIST: DurableObjectNamespace<ServerListCache>;
   BOOTSTRAP_SIGNING_KEY?: string;
   ATTESTATION_SIGNING_KEY?: string;
   BUILD_TOKEN_VERIFY_KEY?: string;
@@ -22,4 +30,6 @@ export interface Env {
   REQUIRE_WS_ATTESTATION?: string;
   WS_MAX_CONNECTIONS?: string;
   LOG_LEVEL?: string;
+  /** Our own setting: how long a server-list snapshot is reused (ms, ≤ 30,000). */
+  LIST_SNAPSHOT_FRESH_MS?: string;
 }
