@@ -1,6 +1,9 @@
 /** Bindings and configuration of the server (names as in shared/zajel-protocol.md §2). */
 import type { ShardDirectory } from "durable-shards";
 import type { AdminState } from "./admin/state.js";
+import type { ChallengeStore } from "./attestation/challenge-store.js";
+import type { DeviceIndex } from "./attestation/device-index.js";
+import type { DeviceStore } from "./attestation/device-store.js";
 import type { NonceStore } from "./bootstrap/nonce-store.js";
 import type { RegistryIndex } from "./bootstrap/registry-index.js";
 import type { ServerRegistry } from "./bootstrap/registry.js";
@@ -15,6 +18,9 @@ export interface Env {
   REGISTRY_INDEX: DurableObjectNamespace<RegistryIndex>;
   NONCES: DurableObjectNamespace<NonceStore>;
   SERVER_LIST: DurableObjectNamespace<ServerListCache>;
+  DEVICES: DurableObjectNamespace<DeviceStore>;
+  DEVICE_INDEX: DurableObjectNamespace<DeviceIndex>;
+  CHALLENGES: DurableObjectNamespace<ChallengeStore>;
   BOOTSTRAP_SIGNING_KEY?: string;
   ATTESTATION_SIGNING_KEY?: string;
   BUILD_TOKEN_VERIFY_KEY?: string;

@@ -8,6 +8,7 @@ import type { Env } from "./env.js";
 import { HttpError, jsonError } from "./http/errors.js";
 import { securityHeaders } from "./http/headers.js";
 import { admin } from "./admin/routes.js";
+import { attestation } from "./attestation/routes.js";
 import { bootstrap } from "./bootstrap/routes.js";
 import { info } from "./info.js";
 import { rateLimit } from "./ratelimit/middleware.js";
@@ -18,6 +19,9 @@ export { ServerRegistry } from "./bootstrap/registry.js";
 export { RegistryIndex } from "./bootstrap/registry-index.js";
 export { NonceStore } from "./bootstrap/nonce-store.js";
 export { ServerListCache } from "./bootstrap/snapshot.js";
+export { DeviceStore } from "./attestation/device-store.js";
+export { DeviceIndex } from "./attestation/device-index.js";
+export { ChallengeStore } from "./attestation/challenge-store.js";
 
 /** The directory of this deployment's keyspaces. */
 export class Directory extends ShardDirectory<Env> {}
@@ -42,6 +46,7 @@ app.use(async (c, next) => {
 app.route("/", info);
 app.route("/", admin);
 app.route("/", bootstrap);
+app.route("/", attestation);
 app.notFound((c) => {
   const path = new URL(c.req.url).pathname;
   if (path.startsWith("/servers") || path.startsWith("/attest")) return jsonError(404, "Not Found");

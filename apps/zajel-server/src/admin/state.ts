@@ -1,9 +1,11 @@
 /**
- * The authoritative copy of the admin data (§1.1 item 4): trusted build keys and the version
- * policy, each with the time of its last write, and a version that grows with every write.
+ * The authoritative copy of the admin data (§1.1 item 4): trusted build keys, the version policy
+ * and the reference binaries. Every reader (Worker requests, registry and device handling) asks
+ * this object, so a write is visible everywhere as soon as it returns.
  * One object (entity keyspace `admin`, key `config`); writes are serialized by it.
  */
 import { ShardedObject, migrate } from "durable-shards";
+import type { ReferenceRecord } from "../attestation/model.js";
 import type { Env } from "../env.js";
 import { DEFAULT_POLICY, type VersionPolicy } from "./policy.js";
 import { applyTrustedKeyChange, effectiveTrustedKeys, type TrustedKeyChange } from "./trusted-keys.js";
@@ -22,6 +24,11 @@ export class AdminState extends ShardedObject<Env> {
         version: 1,
         name: "settings",
         up: "CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL)",
+      },
+      {
+        version: 2,
+        name: "references",
+        up: "CREATE TABLE reference_binaries (version TEXT NOT NULL, platform TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (version, platform))",
       },
     ]);
   }
@@ -54,6 +61,25 @@ export class AdminState extends ShardedObject<Env> {
   setPolicy(_key: string, policy: VersionPolicy): VersionPolicy {
     this._store("version_policy", policy);
     return policy;
+  }
+
+  /** Replaces the reference of (`version`, `platform`). */
+  putReference(_key: string, reference: ReferenceRecord): ReferenceRecord {
+    this.ctx.storage.sql.exec(
+      "INSERT OR REPLACE INTO reference_binaries (version, platform, record) VALUES (?, ?, ?)",
+      reference.version,
+      reference.platform,
+      JSON.stringify(reference),
+    );
+    return reference;
+  }
+
+  /** The reference of (`version`, `platform`), or null. */
+  reference(_key: string, version: string, platform: string): ReferenceRecord | null {
+    const row = this.ctx.storage.sql
+      .exec<{ record: string }>("SELECT record FROM reference_binaries WHERE version = ? AND platform = ?", version, platform)
+      .toArray()[0];
+    return row ? (JSON.parse(row.record) as ReferenceRecord) : null;
   }
 
   private _setting(name: string) {
