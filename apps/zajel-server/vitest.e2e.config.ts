@@ -5,5 +5,7 @@ export default defineConfig({
   test: {
     include: ["e2e/**/*.e2e.test.ts"],
     testTimeout: 60_000,
+    // Each file starts a server on the same local state directory: one at a time.
+    fileParallelism: false,
   },
 });

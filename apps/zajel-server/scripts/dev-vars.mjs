@@ -1,7 +1,7 @@
 // Dev secrets: generation and the .dev.vars format (KEY=value lines, '#' comments).
 import { createPrivateKey, createPublicKey, randomBytes } from "node:crypto";
 
-/** Configuration names of shared/zajel-protocol.md §2 that the environment may set. */
+/** Configuration names (shared/zajel-protocol.md §2, then our own) that the environment may set. */
 export const CONFIG_NAMES = [
   "BOOTSTRAP_SIGNING_KEY",
   "ATTESTATION_SIGNING_KEY",
@@ -18,6 +18,8 @@ export const CONFIG_NAMES = [
   "REQUIRE_WS_ATTESTATION",
   "WS_MAX_CONNECTIONS",
   "LOG_LEVEL",
+  // Our own settings (not in the protocol):
+  "LIST_SNAPSHOT_FRESH_MS",
 ];
 
 /** Fresh dev secrets: Ed25519 seeds as 64 hex characters, bearer secrets as random base64url. */

@@ -7,7 +7,7 @@
 // environment once .dev.vars exists, the two are merged here (environment wins) into a private
 // file under .wrangler/ that is handed to wrangler with --env-file.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -36,8 +36,10 @@ if (vars.BOOTSTRAP_SIGNING_KEY) {
 }
 const stateDir = join(appDir, ".wrangler");
 mkdirSync(stateDir, { recursive: true });
-const mergedPath = join(stateDir, "dev-vars.merged");
+// One file per process, so two servers started at once never read each other's settings.
+const mergedPath = join(stateDir, `dev-vars.${process.pid}.merged`);
 writeFileSync(mergedPath, formatDevVars(vars), { mode: 0o600 });
+process.on("exit", () => rmSync(mergedPath, { force: true }));
 
 const wrangler = createRequire(import.meta.url).resolve("wrangler/bin/wrangler.js");
 const args = [
