@@ -36,14 +36,15 @@ async function buildCheck(env: Env, body: Record<string, unknown>): Promise<{ ve
   return { verified: await buildVerified(triple, trusted), hash: triple.hash };
 }
 
-// Isolate-level copy of the last snapshot, so most list and heartbeat requests cost no call.
-let cachedSnapshot: Snapshot | undefined;
+// Isolate-level copy of the last snapshot, so most list and heartbeat requests cost no call; the
+// signed body is kept as bytes, encoded once per snapshot rather than once per request.
+let cachedSnapshot: (Snapshot & { signedBytes?: Uint8Array }) | undefined;
 
-async function snapshot(env: Env): Promise<Snapshot | null> {
+async function snapshot(env: Env): Promise<(Snapshot & { signedBytes?: Uint8Array }) | null> {
   if (cachedSnapshot && Date.now() - cachedSnapshot.takenAt < freshMs(env)) return cachedSnapshot;
   const fresh = await serverList(env).current();
-  if (fresh) cachedSnapshot = fresh;
-  return fresh;
+  if (fresh) cachedSnapshot = { ...fresh, signedBytes: fresh.signedBody === undefined ? undefined : utf8(fresh.signedBody) };
+  return cachedSnapshot && fresh ? cachedSnapshot : fresh;
 }
 
 bootstrap.post("/servers", async (c) => {
@@ -140,10 +141,10 @@ bootstrap.get("/servers", async (c) => {
   if (nonce !== undefined && !LIST_NONCE.test(nonce)) throw HttpError.of(400, "Invalid nonce: must be 16-128 URL-safe characters");
   const current = await snapshot(c.env);
   if (!current) return jsonError(503, "Server registry temporarily unavailable", undefined, { "Retry-After": "5" });
-  let body: string;
+  let body: string | Uint8Array;
   let signature: string | undefined;
   if (nonce === undefined && current.signedBody) {
-    body = current.signedBody;
+    body = "signedBytes" in current && current.signedBytes ? current.signedBytes : current.signedBody;
     signature = current.signature;
   } else {
     body = listBody(current.serversJson, nonce === undefined ? current.takenAt : Date.now(), nonce);

@@ -27,7 +27,19 @@ export const securityHeaders: MiddlewareHandler<{ Bindings: Env }> = async (c, n
   await next();
   // WebSocket upgrade responses carry a socket and immutable headers; they get none.
   if (c.res.status === 101) return;
-  const response = new Response(c.res.body, c.res);
-  applySecurityHeaders(response.headers, c.req.header("Origin"), c.env);
-  c.res = response;
+  applySecurityHeaders(mutableHeaders(c), c.req.header("Origin"), c.env);
 };
+
+/**
+ * The response's headers, ready to change. Responses built here have mutable headers; only a
+ * response with immutable ones is copied (copying costs time on every request).
+ */
+export function mutableHeaders(c: { res: Response }): Headers {
+  try {
+    c.res.headers.set("X-Content-Type-Options", "nosniff");
+    return c.res.headers;
+  } catch {
+    c.res = new Response(c.res.body, c.res);
+    return c.res.headers;
+  }
+}

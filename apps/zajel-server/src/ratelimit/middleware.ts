@@ -3,6 +3,7 @@ import type { MiddlewareHandler } from "hono";
 import { ShardRouter } from "durable-shards";
 import type { Env } from "../env.js";
 import { jsonError } from "../http/errors.js";
+import { mutableHeaders } from "../http/headers.js";
 import { RATE_LIMITS, classify } from "./classes.js";
 import type { RateLimiter } from "./limiter.js";
 
@@ -37,8 +38,7 @@ export const rateLimit: MiddlewareHandler<{ Bindings: Env }> = async (c, next) =
   }
   await next();
   if (c.res.status === 101) return;
-  const response = new Response(c.res.body, c.res);
-  response.headers.set("X-RateLimit-Limit", String(limit));
-  response.headers.set("X-RateLimit-Remaining", String(decision.remaining));
-  c.res = response;
+  const headers = mutableHeaders(c);
+  headers.set("X-RateLimit-Limit", String(limit));
+  headers.set("X-RateLimit-Remaining", String(decision.remaining));
 };
