@@ -4,9 +4,8 @@
  * lists and signs from one object per request, with and without `?nonce=`, run side by side; and
  * Durable Object calls per heartbeat, by binding.
  */
-import { build } from "esbuild";
 import { Miniflare } from "miniflare";
-import { fileURLToPath } from "node:url";
+import { bundleWorker } from "../bundle.js";
 import { finish, fmt, heading, median, row, type Target } from "../report.js";
 
 const SERVERS = 1000;
@@ -16,18 +15,7 @@ const ROUNDS = 5;
 const HEARTBEATS = 300;
 const SECRET = "bench-registry-secret";
 
-const bundle = await build({
-  entryPoints: [fileURLToPath(new URL("./worker.ts", import.meta.url))],
-  bundle: true,
-  format: "esm",
-  platform: "neutral",
-  target: "es2022",
-  conditions: ["workerd", "worker", "browser"],
-  mainFields: ["module", "main"],
-  external: ["cloudflare:*"],
-  write: false,
-  logLevel: "warning",
-});
+const script = await bundleWorker(new URL("./worker.ts", import.meta.url));
 
 const classes = [
   ["DIRECTORY", "Directory"],
@@ -45,7 +33,7 @@ const classes = [
 
 const mf = new Miniflare({
   modules: true,
-  script: bundle.outputFiles[0]!.text,
+  script,
   compatibilityDate: "2026-04-20",
   compatibilityFlags: ["nodejs_compat"],
   bindings: {

@@ -3,9 +3,8 @@
  * asks the directory on every call, on a local workerd started through Miniflare (not the
  * `wrangler dev` proxy). Modes run interleaved, round after round, so machine noise hits all alike.
  */
-import { build } from "esbuild";
 import { Miniflare } from "miniflare";
-import { fileURLToPath } from "node:url";
+import { bundleWorker } from "../bundle.js";
 import { finish, fmt, heading, median, row, type Target } from "../report.js";
 
 const ROUNDS = 21;
@@ -17,22 +16,11 @@ const MODES = ["direct", "routed", "ask"] as const;
 const OPS = ["read", "write", "noop"] as const;
 const LABELS = { read: "a SQLite point read per call (the targets)", write: "a SQLite upsert per call", noop: "no storage: pure call overhead" };
 
-const bundle = await build({
-  entryPoints: [fileURLToPath(new URL("./worker.ts", import.meta.url))],
-  bundle: true,
-  format: "esm",
-  platform: "neutral",
-  target: "es2022",
-  conditions: ["workerd", "worker", "browser"],
-  mainFields: ["module", "main"],
-  external: ["cloudflare:*"],
-  write: false,
-  logLevel: "warning",
-});
+const script = await bundleWorker(new URL("./worker.ts", import.meta.url));
 
 const mf = new Miniflare({
   modules: true,
-  script: bundle.outputFiles[0]!.text,
+  script,
   compatibilityDate: "2026-04-20",
   compatibilityFlags: ["nodejs_compat"],
   durableObjects: {

@@ -1,73 +1,32 @@
 // End to end: the README's start command, then the bootstrap API over real HTTP as relays and
 // clients use it: register, heartbeat, list and verify the signature, delete.
-import { spawn, type ChildProcess } from "node:child_process";
 import { createPublicKey, verify as verifySignature } from "node:crypto";
-import { createServer } from "node:net";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startServer, type RunningServer } from "./server.js";
 
-const appDir = join(import.meta.dirname, "..");
 const SEED = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 const PUBLIC_KEY = "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=";
 const SECRET = `e2e-secret-${Date.now()}`;
-let server: ChildProcess;
+let server: RunningServer;
 let base = "";
-let output = "";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const port = (probe.address() as { port: number }).port;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 function verifyBody(body: string, signatureBase64: string): boolean {
   const spki = Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), Buffer.from(PUBLIC_KEY, "base64")]);
   return verifySignature(null, Buffer.from(body, "utf8"), createPublicKey({ key: spki, format: "der", type: "spki" }), Buffer.from(signatureBase64, "base64"));
 }
 
+// Values from the environment win over .dev.vars: the known test seed and a fresh secret.
 beforeAll(async () => {
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  // Values from the environment win over .dev.vars: the known test seed and a fresh secret.
-  server = spawn(process.execPath, ["scripts/dev.mjs"], {
-    cwd: appDir,
-    env: { ...process.env, PORT: String(port), BOOTSTRAP_SIGNING_KEY: SEED, SERVER_REGISTRY_SECRET: SECRET, LIST_SNAPSHOT_FRESH_MS: "0" },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
-  server.stdout!.on("data", (chunk) => (output += chunk));
-  server.stderr!.on("data", (chunk) => (output += chunk));
-  const deadline = Date.now() + 90_000;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(`${base}/health`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`server did not start:\n${output}`);
+  server = await startServer({ BOOTSTRAP_SIGNING_KEY: SEED, SERVER_REGISTRY_SECRET: SECRET, LIST_SNAPSHOT_FRESH_MS: "0" });
+  base = server.base;
 }, 100_000);
-
-afterAll(async () => {
-  if (!server?.pid || server.exitCode !== null) return;
-  const exited = new Promise((resolve) => server.once("exit", resolve));
-  process.kill(-server.pid, "SIGTERM");
-  const timer = setTimeout(() => process.kill(-server.pid!, "SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
-}, 20_000);
+afterAll(() => server?.stop(), 20_000);
 
 describe("bootstrap API over HTTP", () => {
   it("registers, heartbeats, lists a verifiable signed list, and deletes", async () => {
     const auth = { Authorization: `Bearer ${SECRET}`, "Content-Type": "application/json" };
     const serverId = `ed25519:e2e-${Date.now()}`;
-    expect(output).toContain(`Bootstrap public key (base64, raw 32 bytes): ${PUBLIC_KEY}`);
+    expect(server.output()).toContain(`Bootstrap public key (base64, raw 32 bytes): ${PUBLIC_KEY}`);
 
     const registered = await fetch(`${base}/servers`, {
       method: "POST",

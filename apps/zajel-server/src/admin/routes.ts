@@ -1,7 +1,7 @@
 /** Admin endpoints: trusted build keys (§4.2.8) and the version policy (§4.3.6, §4.3.7). */
 import { Hono } from "hono";
-import { ShardRouter } from "durable-shards";
 import type { Env } from "../env.js";
+import { router } from "../keyspaces.js";
 import { requireSecret } from "../http/auth.js";
 import { readJsonObject } from "../http/body.js";
 import { HttpError, json } from "../http/errors.js";
@@ -11,12 +11,7 @@ import { parseTrustedKeyChange } from "./trusted-keys.js";
 
 /** The admin object: entity keyspace `admin`, key `config`. */
 export function adminState(env: Env) {
-  return new ShardRouter<AdminState>({
-    directory: env.DIRECTORY,
-    namespace: env.ADMIN,
-    keyspace: "admin",
-    ensure: { binding: "ADMIN", placement: "entity" },
-  }).get("config");
+  return router(env, "admin").get("config");
 }
 
 export const admin = new Hono<{ Bindings: Env }>();

@@ -2,19 +2,15 @@
  * Challenges by nonce (keyspace `challenges`), so a verification finds its challenge in one hop
  * whatever `device_id` it names and can tell a wrong device from an unknown nonce.
  */
-import { ShardRouter, ShardedObject, migrate, type TimerHandlers } from "durable-shards";
+import { ShardedObject, migrate, type TimerHandlers } from "durable-shards";
 import type { Env } from "../env.js";
+import { router } from "../keyspaces.js";
 import { CHALLENGE_TTL_MS, type ChallengeRecord } from "./model.js";
 
 const SWEEP = "sweep";
 
 export function challengeStore(env: Env, nonce: string) {
-  return new ShardRouter<ChallengeStore>({
-    directory: env.DIRECTORY,
-    namespace: env.CHALLENGES,
-    keyspace: "challenges",
-    ensure: { binding: "CHALLENGES", shards: 4 },
-  }).get(nonce);
+  return router(env, "challenges").get(nonce);
 }
 
 export type InspectResult = { status: "missing" } | { status: "expired" } | { status: "mismatch" } | { status: "ok"; challenge: ChallengeRecord };

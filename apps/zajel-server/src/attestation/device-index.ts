@@ -1,15 +1,11 @@
 /** Which devices exist, for the deployment-wide cap of 100,000 (§4.3.1); one object, atomic admission. */
-import { ShardRouter, ShardedObject, migrate } from "durable-shards";
+import { ShardedObject, migrate } from "durable-shards";
 import type { Env } from "../env.js";
+import { router } from "../keyspaces.js";
 import { MAX_DEVICES } from "./model.js";
 
 export function deviceIndex(env: Env) {
-  return new ShardRouter<DeviceIndex>({
-    directory: env.DIRECTORY,
-    namespace: env.DEVICE_INDEX,
-    keyspace: "device-index",
-    ensure: { binding: "DEVICE_INDEX", placement: "entity" },
-  }).get("all");
+  return router(env, "device-index").get("all");
 }
 
 export class DeviceIndex extends ShardedObject<Env> {

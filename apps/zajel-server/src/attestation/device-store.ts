@@ -3,9 +3,10 @@
  * (keyspace `devices`; §1.1 item 5: the partition comes from the whole id, not its first
  * characters). Devices not seen for 90 days are deleted by a daily timer.
  */
-import { ShardRouter, ShardedObject, migrate, type TimerHandlers } from "durable-shards";
+import { ShardedObject, migrate, type TimerHandlers } from "durable-shards";
 import { toHex } from "../crypto/encoding.js";
 import type { Env } from "../env.js";
+import { router } from "../keyspaces.js";
 import { deviceIndex } from "./device-index.js";
 import { CHALLENGE_TTL_MS, DEVICE_RETENTION_MS, MAX_PENDING_CHALLENGES, serializeDevice, type DeviceRecord } from "./model.js";
 
@@ -15,12 +16,7 @@ const WEB_WINDOW_MS = 3_600_000;
 const MAX_WEB_REGISTRATIONS = 10;
 
 export function deviceStore(env: Env, deviceId: string) {
-  return new ShardRouter<DeviceStore>({
-    directory: env.DIRECTORY,
-    namespace: env.DEVICES,
-    keyspace: "devices",
-    ensure: { binding: "DEVICES", shards: 8 },
-  }).get(deviceId);
+  return router(env, "devices").get(deviceId);
 }
 
 export type RegisterResult = { status: "ok"; device: DeviceRecord } | { status: "web-limit" };

@@ -1,17 +1,13 @@
 /** Registration nonces, unique across the deployment for 5 minutes (keyspace `registration-nonces`). */
-import { ShardRouter, ShardedObject, migrate, type TimerHandlers } from "durable-shards";
+import { ShardedObject, migrate, type TimerHandlers } from "durable-shards";
 import type { Env } from "../env.js";
+import { router } from "../keyspaces.js";
 import { NONCE_TTL_MS } from "./replay.js";
 
 const SWEEP = "sweep";
 
 export function nonceStore(env: Env, nonce: string) {
-  return new ShardRouter<NonceStore>({
-    directory: env.DIRECTORY,
-    namespace: env.NONCES,
-    keyspace: "registration-nonces",
-    ensure: { binding: "NONCES", shards: 4 },
-  }).get(nonce);
+  return router(env, "registration-nonces").get(nonce);
 }
 
 export class NonceStore extends ShardedObject<Env> {

@@ -4,17 +4,13 @@
  * synchronous statement and concurrent registrations never together exceed the cap. Heartbeats
  * do not touch it: an entry leaves the index only when its shard deletes it (expiry) or on DELETE.
  */
-import { ShardRouter, ShardedObject, migrate } from "durable-shards";
+import { ShardedObject, migrate } from "durable-shards";
 import type { Env } from "../env.js";
+import { router } from "../keyspaces.js";
 import { MAX_SERVERS } from "./entry.js";
 
 export function registryIndex(env: Env) {
-  return new ShardRouter<RegistryIndex>({
-    directory: env.DIRECTORY,
-    namespace: env.REGISTRY_INDEX,
-    keyspace: "registry-index",
-    ensure: { binding: "REGISTRY_INDEX", placement: "entity" },
-  }).get("all");
+  return router(env, "registry-index").get("all");
 }
 
 export class RegistryIndex extends ShardedObject<Env> {

@@ -4,8 +4,9 @@
  * that changes region is listed once. Entries expire 5 minutes after `lastSeen`; an alarm removes
  * them and tells the registry index.
  */
-import { ShardRouter, ShardedObject, migrate, type TimerHandlers } from "durable-shards";
+import { ShardedObject, migrate, type TimerHandlers } from "durable-shards";
 import type { Env } from "../env.js";
+import { router } from "../keyspaces.js";
 import { LIVE_MS, serializeEntry, type Metrics, type ServerEntry } from "./entry.js";
 import { registryIndex } from "./registry-index.js";
 import { NONCE_TTL_MS } from "./replay.js";
@@ -29,11 +30,9 @@ export type HeartbeatResult =
 
 export type RemoveResult = "removed" | "absent" | "forbidden";
 
-export const SERVERS_KEYSPACE = "servers";
-
-/** Router of the registry, created on first use with 8 shards. */
-export function registryRouter(env: Env): ShardRouter<ServerRegistry> {
-  return new ShardRouter({ directory: env.DIRECTORY, namespace: env.REGISTRY, keyspace: SERVERS_KEYSPACE, ensure: { binding: "REGISTRY", shards: 8 } });
+/** Router of the registry. */
+export function registryRouter(env: Env) {
+  return router(env, "servers");
 }
 
 export class ServerRegistry extends ShardedObject<Env> {

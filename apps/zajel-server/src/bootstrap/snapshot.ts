@@ -9,6 +9,7 @@ import { ShardRouter, ShardedObject } from "durable-shards";
 import { signingKeyFromSeed, sign } from "../crypto/ed25519.js";
 import { toBase64, utf8 } from "../crypto/encoding.js";
 import type { Env } from "../env.js";
+import { router } from "../keyspaces.js";
 import type { ServerEntry } from "./entry.js";
 import { registryRouter } from "./registry.js";
 
@@ -36,12 +37,7 @@ export const MAX_AGE_MS = 30_000;
 const READ_DEADLINE_MS = 5_000;
 
 export function serverList(env: Env) {
-  return new ShardRouter<ServerListCache>({
-    directory: env.DIRECTORY,
-    namespace: env.SERVER_LIST,
-    keyspace: "server-list",
-    ensure: { binding: "SERVER_LIST", placement: "entity" },
-  }).get("latest");
+  return router(env, "server-list").get("latest");
 }
 
 /** `{"servers":…[,"nonce":…],"timestamp":…}` exactly as §5.2 orders it. */

@@ -1,22 +1,14 @@
 /** Rate limiting of every request, first in the dispatch order (§3.1, §3.5). */
 import type { MiddlewareHandler } from "hono";
-import { ShardRouter } from "durable-shards";
 import type { Env } from "../env.js";
+import { router } from "../keyspaces.js";
 import { jsonError } from "../http/errors.js";
 import { mutableHeaders } from "../http/headers.js";
 import { RATE_LIMITS, classify } from "./classes.js";
-import type { RateLimiter } from "./limiter.js";
 
-export const RATE_LIMIT_KEYSPACE = "rate-limits";
-
-/** The router of the rate-limit keyspace, created on first use with 8 shards. */
-export function rateLimitRouter(env: Env): ShardRouter<RateLimiter> {
-  return new ShardRouter({
-    directory: env.DIRECTORY,
-    namespace: env.RATE_LIMITER,
-    keyspace: RATE_LIMIT_KEYSPACE,
-    ensure: { binding: "RATE_LIMITER", shards: 8 },
-  });
+/** The router of the rate-limit keyspace. */
+export function rateLimitRouter(env: Env) {
+  return router(env, "rate-limits");
 }
 
 /** The client IP of §3.5: `CF-Connecting-IP`, or the shared bucket `unknown`. */
