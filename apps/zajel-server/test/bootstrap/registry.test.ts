@@ -182,6 +182,15 @@ describe("server registry (§4.2)", () => {
     });
   });
 
+  it("sends the list unsigned, and logs, when the signing key is unset or unusable (§5.3)", async () => {
+    for (const key of [undefined, "not-a-seed"]) {
+      const response = await callWith({ BOOTSTRAP_SIGNING_KEY: key }, "/servers?nonce=UnsignedNonce12345");
+      expect(response.status).toBe(200);
+      expect(response.headers.get("X-Bootstrap-Signature")).toBeNull();
+      expect(Object.keys(JSON.parse(await response.text()))).toEqual(["servers", "nonce", "timestamp"]);
+    }
+  });
+
   it("answers DELETE path and id errors (§4.2.6) and bad list nonces (§5.1)", async () => {
     expect(await result(call("/servers/a/b", { method: "DELETE", headers: AUTH }))).toEqual({ status: 400, body: { error: "Invalid path format" } });
     expect(await result(call("/servers/bad%20id", { method: "DELETE", headers: AUTH }))).toEqual({ status: 400, body: { error: "Invalid server ID" } });
