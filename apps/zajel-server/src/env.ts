@@ -9,6 +9,7 @@ import type { RegistryIndex } from "./bootstrap/registry-index.js";
 import type { ServerRegistry } from "./bootstrap/registry.js";
 import type { ServerListCache } from "./bootstrap/snapshot.js";
 import type { RateLimiter } from "./ratelimit/limiter.js";
+import type { Gateway } from "./realtime/gateway.js";
 
 export interface Env {
   DIRECTORY: DurableObjectNamespace<ShardDirectory>;
@@ -21,6 +22,7 @@ export interface Env {
   DEVICES: DurableObjectNamespace<DeviceStore>;
   DEVICE_INDEX: DurableObjectNamespace<DeviceIndex>;
   CHALLENGES: DurableObjectNamespace<ChallengeStore>;
+  GATEWAY: DurableObjectNamespace<Gateway>;
   BOOTSTRAP_SIGNING_KEY?: string;
   ATTESTATION_SIGNING_KEY?: string;
   BUILD_TOKEN_VERIFY_KEY?: string;

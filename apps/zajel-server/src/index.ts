@@ -12,6 +12,7 @@ import { attestation } from "./attestation/routes.js";
 import { bootstrap } from "./bootstrap/routes.js";
 import { info } from "./info.js";
 import { rateLimit } from "./ratelimit/middleware.js";
+import { pickGateway } from "./realtime/gateway.js";
 
 export { RateLimiter } from "./ratelimit/limiter.js";
 export { AdminState } from "./admin/state.js";
@@ -22,6 +23,7 @@ export { ServerListCache } from "./bootstrap/snapshot.js";
 export { DeviceStore } from "./attestation/device-store.js";
 export { DeviceIndex } from "./attestation/device-index.js";
 export { ChallengeStore } from "./attestation/challenge-store.js";
+export { Gateway } from "./realtime/gateway.js";
 
 /** The directory of this deployment's keyspaces. */
 export class Directory extends ShardDirectory<Env> {}
@@ -38,8 +40,7 @@ app.options("*", (c) => c.body(null, 200));
 app.use(async (c, next) => {
   const path = new URL(c.req.url).pathname;
   if (c.req.method === "GET" && c.req.header("Upgrade")?.toLowerCase() === "websocket" && !isHttpRoutePath(path)) {
-    // The WebSocket client protocol (§7) is not served yet.
-    return jsonError(501, "WebSocket service not available");
+    return pickGateway(c.env).fetch(c.req.raw);
   }
   await next();
 });

@@ -82,6 +82,18 @@ export class AdminState extends ShardedObject<Env> {
     return row ? (JSON.parse(row.record) as ReferenceRecord) : null;
   }
 
+  /**
+   * The deployment's generated WebSocket identity seed (64 hex), created on first use and kept, so
+   * the identity is stable when `SERVER_IDENTITY_KEY` is unset (§2).
+   */
+  generatedIdentitySeed(_key: string): string {
+    const row = this._setting("server_identity_seed");
+    if (row) return JSON.parse(row.value) as string;
+    const seed = [...crypto.getRandomValues(new Uint8Array(32))].map((b) => b.toString(16).padStart(2, "0")).join("");
+    this._store("server_identity_seed", seed);
+    return seed;
+  }
+
   private _setting(name: string) {
     return this.ctx.storage.sql
       .exec<{ value: string; updated_at: number }>("SELECT value, updated_at FROM settings WHERE name = ?", name)

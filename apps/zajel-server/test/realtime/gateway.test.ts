@@ -1,0 +1,116 @@
+import { runDurableObjectAlarm, runInDurableObject, SELF, env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { verify } from "../../src/crypto/ed25519.js";
+import { fromBase64 } from "../../src/crypto/encoding.js";
+import { freshIp } from "../helpers.js";
+
+/** A client socket: every frame it received, and a way to wait for the next ones. */
+async function connect(path = "/", ip = freshIp()) {
+  const response = await SELF.fetch(`https://signal.zajel.test${path}`, { headers: { Upgrade: "websocket", "CF-Connecting-IP": ip } });
+  expect(response.status).toBe(101);
+  const ws = response.webSocket!;
+  const frames: Record<string, unknown>[] = [];
+  const closed: { code?: number; reason?: string } = {};
+  let wake: (() => void) | undefined;
+  ws.addEventListener("message", (event) => {
+    frames.push(JSON.parse(event.data as string) as Record<string, unknown>);
+    wake?.();
+  });
+  ws.addEventListener("close", (event) => {
+    closed.code = event.code;
+    closed.reason = event.reason;
+    wake?.();
+  });
+  ws.accept();
+  const until = async (done: () => boolean) => {
+    const deadline = Date.now() + 5_000;
+    while (!done() && Date.now() < deadline) await new Promise<void>((resolve) => ((wake = resolve), setTimeout(resolve, 50)));
+    expect(done()).toBe(true);
+  };
+  return { ws, frames, closed, until, next: (n: number) => until(() => frames.length >= n) };
+}
+
+describe("WebSocket connection lifecycle (§7.1)", () => {
+  it("accepts upgrades on / and unknown paths and greets with server_info then a verifiable server_identity", async () => {
+    for (const path of ["/", "/ws", "/signal", "/anything?x=1"]) {
+      const client = await connect(path);
+      await client.next(2);
+      const [info, identity] = client.frames as [Record<string, string>, Record<string, string>] & Record<string, string>[];
+      expect(Object.keys(info)).toEqual(["type", "serverId", "endpoint", "region"]);
+      expect(info).toMatchObject({ type: "server_info", endpoint: "wss://signal.zajel.test/", region: null });
+      expect(Object.keys(identity)).toEqual(["type", "public_key", "nonce", "signature"]);
+      const { public_key: key = "", signature = "", nonce = "" } = identity;
+      expect(info.serverId).toBe(`ed25519:${key.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")}`);
+      expect(await verify(fromBase64(key)!, fromBase64(signature)!, fromBase64(nonce)!)).toBe(true);
+      client.ws.close();
+    }
+  });
+
+  it("answers ping with pong and bad frames with the exact errors, and keeps working", async () => {
+    const client = await connect();
+    await client.next(2);
+    const sends: [string | ArrayBuffer, string][] = [
+      ["not json", "Invalid message format: JSON parse error"],
+      ["[1,2]", "Invalid message: Message must be a JSON object"],
+      ['"text"', "Invalid message: Message must be a JSON object"],
+      ['{"no":"type"}', 'Invalid message: Missing or invalid "type" field'],
+      ['{"type":5}', 'Invalid message: Missing or invalid "type" field'],
+      ['{"type":"PING"}', "Unknown message type: PING"],
+      ['{"type":"nonsense","x":1}', "Unknown message type: nonsense"],
+    ];
+    for (const [frame] of sends) client.ws.send(frame);
+    client.ws.send(new TextEncoder().encode('{"type":"ping","extra":true}').buffer as ArrayBuffer);
+    await client.next(2 + sends.length + 1);
+    expect(client.frames.slice(2, 2 + sends.length)).toEqual(sends.map(([, message]) => ({ type: "error", message })));
+    expect(client.frames.at(-1)).toEqual({ type: "pong" });
+  });
+
+  it("closes with 1009 after a frame over 256 KB", async () => {
+    const client = await connect();
+    await client.next(2);
+    client.ws.send(JSON.stringify({ type: "ping", pad: "x".repeat(262_144) }));
+    await client.until(() => client.closed.code !== undefined);
+    expect(client.frames.at(-1)).toEqual({ type: "error", message: "Message too large" });
+    expect(client.closed).toEqual({ code: 1009, reason: "Message Too Big" });
+  });
+
+  it("refuses the 101st frame of a minute on one socket, counting unparseable frames too", async () => {
+    const client = await connect();
+    await client.next(2);
+    for (let i = 0; i < 50; i++) client.ws.send("garbage");
+    for (let i = 0; i < 52; i++) client.ws.send('{"type":"ping"}');
+    await client.next(2 + 102);
+    const replies = client.frames.slice(2);
+    expect(replies.filter((f) => f.type === "pong")).toHaveLength(50);
+    expect(replies.slice(100)).toEqual([
+      { type: "error", message: "Rate limit exceeded. Please slow down." },
+      { type: "error", message: "Rate limit exceeded. Please slow down." },
+    ]);
+    // Another socket is not affected.
+    const other = await connect();
+    await other.next(2);
+    other.ws.send('{"type":"ping"}');
+    await other.next(3);
+    expect(other.frames[2]).toEqual({ type: "pong" });
+  });
+
+  it("closes a socket that pinged and then fell silent for 90 s (state kept in its attachment)", async () => {
+    const client = await connect();
+    await client.next(2);
+    client.ws.send('{"type":"ping"}');
+    await client.next(3);
+    // Make every socket of every gateway look silent for 91 s, then run the liveness alarms.
+    for (let i = 0; i < 4; i++) {
+      const gateway = env.GATEWAY.getByName(`gateway:${i}`);
+      await runInDurableObject(gateway, (_, state) => {
+        for (const ws of state.getWebSockets()) {
+          const attachment = ws.deserializeAttachment() as { lastFrameAt: number };
+          ws.serializeAttachment({ ...attachment, lastFrameAt: Date.now() - 91_000 });
+        }
+      });
+      await runDurableObjectAlarm(gateway);
+    }
+    await client.until(() => client.closed.code !== undefined);
+    expect(client.closed).toEqual({ code: 1000, reason: "Heartbeat timeout" });
+  });
+});
