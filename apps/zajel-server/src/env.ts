@@ -9,6 +9,7 @@ import type { RegistryIndex } from "./bootstrap/registry-index.js";
 import type { ServerRegistry } from "./bootstrap/registry.js";
 import type { ServerListCache } from "./bootstrap/snapshot.js";
 import type { RateLimiter } from "./ratelimit/limiter.js";
+import type { CodeRegistry } from "./realtime/codes.js";
 import type { Gateway } from "./realtime/gateway.js";
 
 export interface Env {
@@ -23,6 +24,7 @@ export interface Env {
   DEVICE_INDEX: DurableObjectNamespace<DeviceIndex>;
   CHALLENGES: DurableObjectNamespace<ChallengeStore>;
   GATEWAY: DurableObjectNamespace<Gateway>;
+  CODES: DurableObjectNamespace<CodeRegistry>;
   BOOTSTRAP_SIGNING_KEY?: string;
   ATTESTATION_SIGNING_KEY?: string;
   BUILD_TOKEN_VERIFY_KEY?: string;

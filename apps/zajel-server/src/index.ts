@@ -24,6 +24,7 @@ export { DeviceStore } from "./attestation/device-store.js";
 export { DeviceIndex } from "./attestation/device-index.js";
 export { ChallengeStore } from "./attestation/challenge-store.js";
 export { Gateway } from "./realtime/gateway.js";
+export { CodeRegistry } from "./realtime/codes.js";
 
 /** The directory of this deployment's keyspaces. */
 export class Directory extends ShardDirectory<Env> {}

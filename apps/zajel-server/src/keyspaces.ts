@@ -13,6 +13,7 @@ import type { ServerRegistry } from "./bootstrap/registry.js";
 import type { ServerListCache } from "./bootstrap/snapshot.js";
 import type { Env } from "./env.js";
 import type { RateLimiter } from "./ratelimit/limiter.js";
+import type { CodeRegistry } from "./realtime/codes.js";
 
 /** The object class serving each keyspace. */
 interface KeyspaceObjects {
@@ -25,6 +26,7 @@ interface KeyspaceObjects {
   devices: DeviceStore;
   "device-index": DeviceIndex;
   challenges: ChallengeStore;
+  codes: CodeRegistry;
 }
 
 export type KeyspaceName = keyof KeyspaceObjects;
@@ -45,6 +47,7 @@ export const KEYSPACES: Record<KeyspaceName, KeyspaceSpec> = {
   devices: { binding: "DEVICES", shards: 8 },
   "device-index": { binding: "DEVICE_INDEX", placement: "entity" },
   challenges: { binding: "CHALLENGES", shards: 4 },
+  codes: { binding: "CODES", shards: 8 },
 };
 
 /** The router of `keyspace`. */

@@ -2,14 +2,31 @@
  * A gateway: holds client WebSockets with the Hibernation API (per-socket state in attachments,
  * so hibernation and eviction lose nothing) and runs the per-frame steps of §7.1.4.
  *
- * This is the first slice of the client protocol: greeting, frame checks, per-socket rate limit,
- * `ping`, and liveness. Message types of §7.2–7.8 are recognised but not served yet.
+ * Served so far: greeting, frame checks, per-socket rate limit, `ping`, liveness, pairing and
+ * `offer`/`answer`/`ice_candidate` forwarding between matched codes on any gateway. The other
+ * message types of §7.3–7.8 are recognised but not served yet.
  */
 import { DurableObject } from "cloudflare:workers";
 import { Timers } from "durable-shards";
 import type { Env } from "../env.js";
 import { FRAMES_PER_WINDOW, MAX_FRAME_BYTES, countInWindow, errorFrame, frameBytes, parseFrame, type RateWindow } from "./frames.js";
-import { greeting } from "./identity.js";
+import { toBase64Url } from "../crypto/encoding.js";
+import { greeting, serverIdentityKey } from "./identity.js";
+import { forward, pairRequest, pairResponse, register, releaseCode, type PairingState, type SocketContext } from "./pairing.js";
+
+type Handler = (ctx: SocketContext, frame: Record<string, unknown>) => Promise<void>;
+
+/** Served message types. */
+const HANDLERS: Record<string, Handler> = {
+  register: (ctx, frame) => ("pairingCode" in frame ? register(ctx, frame) : Promise.resolve(ctx.reply({ type: "error", message: "Not supported by this server yet: register (relay)" }))),
+  pair_request: pairRequest,
+  pair_response: (ctx, frame) => pairResponse(ctx, frame),
+  pair_accept: (ctx, frame) => pairResponse(ctx, frame, true),
+  pair_reject: (ctx, frame) => pairResponse(ctx, frame, false),
+  offer: forward,
+  answer: forward,
+  ice_candidate: forward,
+};
 
 /** Client message types of §7.2–7.8 that later slices serve. */
 const PROTOCOL_TYPES = new Set([
@@ -20,7 +37,9 @@ const PROTOCOL_TYPES = new Set([
 ]);
 
 /** What a socket carries across hibernation. */
-interface SocketState {
+interface SocketState extends PairingState {
+  /** The socket's tag, by which pushes find it. */
+  id: string;
   ip: string;
   connectedAt: number;
   frames: RateWindow;
@@ -35,6 +54,7 @@ const LIVENESS_EVERY_MS = 30_000;
 
 export class Gateway extends DurableObject<Env> {
   private readonly timers: Timers;
+  private readonly queues = new Map<string, Promise<void>>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -44,9 +64,12 @@ export class Gateway extends DurableObject<Env> {
   /** Accepts an upgrade forwarded by the Worker and greets the client. */
   override async fetch(request: Request): Promise<Response> {
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-    this.ctx.acceptWebSocket(server);
+    const id = crypto.randomUUID();
+    this.ctx.acceptWebSocket(server, [id]);
     const now = Date.now();
     const state: SocketState = {
+      id,
+      pairRequests: { start: now, count: 0 },
       ip: request.headers.get("CF-Connecting-IP") || "unknown",
       connectedAt: now,
       frames: { start: now, count: 0 },
@@ -58,7 +81,24 @@ export class Gateway extends DurableObject<Env> {
     return new Response(null, { status: 101, webSocket: client });
   }
 
+  /**
+   * Frames of one socket are processed one after the other: handlers await other objects, and a
+   * later frame (say a `pair_request` right after `register`) must see the state the earlier one left.
+   */
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const id = (ws.deserializeAttachment() as SocketState).id;
+    const previous = this.queues.get(id) ?? Promise.resolve();
+    const current = previous.then(() => this.process(ws, message));
+    const settled = current.catch(() => undefined);
+    this.queues.set(id, settled);
+    try {
+      await current;
+    } finally {
+      if (this.queues.get(id) === settled) this.queues.delete(id);
+    }
+  }
+
+  private async process(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const state = ws.deserializeAttachment() as SocketState;
     const now = Date.now();
     state.lastFrameAt = now;
@@ -76,14 +116,53 @@ export class Gateway extends DurableObject<Env> {
     ws.serializeAttachment(state);
     if (!allowed) return ws.send(errorFrame("Rate limit exceeded. Please slow down."));
     if (!parsed!.ok) return ws.send(errorFrame(parsed!.error));
-    const { type } = parsed!;
+    const { type, frame } = parsed!;
     if (type === "ping") return ws.send(JSON.stringify({ type: "pong" }));
-    if (PROTOCOL_TYPES.has(type)) return ws.send(errorFrame(`Not supported by this server yet: ${type}`));
-    ws.send(errorFrame(`Unknown message type: ${type}`));
+    const ctx = this.context(ws, state);
+    try {
+      const handler = HANDLERS[type];
+      if (handler) await handler(ctx, frame);
+      else if (PROTOCOL_TYPES.has(type)) ws.send(errorFrame(`Not supported by this server yet: ${type}`));
+      else ws.send(errorFrame(`Unknown message type: ${type}`));
+    } catch (error) {
+      console.error("gateway: handler failed", type, error);
+      ws.send(errorFrame("Internal server error"));
+    } finally {
+      ws.serializeAttachment(state);
+    }
+  }
+
+  /** Delivers frames pushed from any gateway to the socket tagged `socket`; false when it is gone. */
+  deliver(socket: string, frames: string[]): boolean {
+    const [ws] = this.ctx.getWebSockets(socket);
+    if (!ws) return false;
+    try {
+      for (const frame of frames) ws.send(frame);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private context(ws: WebSocket, state: SocketState): SocketContext {
+    const name = this.ctx.id.name!;
+    return {
+      env: this.env,
+      holder: { gateway: name, socket: state.id },
+      state,
+      reply: (frame) => ws.send(JSON.stringify(frame)),
+      push: async (to, frame) => {
+        const text = JSON.stringify(frame);
+        if (to.gateway === name) this.deliver(to.socket, [text]);
+        else await this.env.GATEWAY.getByName(to.gateway).deliver(to.socket, [text]);
+      },
+      serverId: async () => `ed25519:${toBase64Url((await serverIdentityKey(this.env)).publicKey)}`,
+    };
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    // Nothing is held per socket yet beyond its attachment; later slices release codes, relays, …
+    const state = ws.deserializeAttachment() as SocketState | null;
+    if (state) await releaseCode(this.context(ws, state));
     try {
       ws.close(code, reason);
     } catch {

@@ -1,0 +1,136 @@
+/**
+ * Pairing codes, sharded over slots by code (keyspace `codes`): who holds each code (gateway and
+ * socket), the pending pair requests to it, and the codes it is matched with. Two peers that pair
+ * may sit on different gateways and their codes on different shards.
+ */
+import { ShardedObject, migrate } from "durable-shards";
+import type { Env } from "../env.js";
+import { router } from "../keyspaces.js";
+
+/** Where a code's socket lives. */
+export interface Holder {
+  gateway: string;
+  socket: string;
+}
+
+export interface CodeRecord extends Holder {
+  publicKey: string;
+}
+
+export const PAIR_REQUEST_TTL_MS = 120_000;
+export const MAX_PENDING_PER_TARGET = 10;
+
+export function codeShard(env: Env, code: string) {
+  return router(env, "codes").get(code);
+}
+
+export class CodeRegistry extends ShardedObject<Env> {
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    migrate(ctx.storage, "codes", [
+      {
+        version: 1,
+        name: "codes",
+        up: `CREATE TABLE codes (code TEXT PRIMARY KEY, slot INTEGER NOT NULL, gateway TEXT NOT NULL, socket TEXT NOT NULL, public_key TEXT NOT NULL);
+             CREATE TABLE pending (target TEXT NOT NULL, slot INTEGER NOT NULL, requester TEXT NOT NULL, requester_key TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (target, requester));
+             CREATE TABLE matches (code TEXT NOT NULL, slot INTEGER NOT NULL, peer TEXT NOT NULL, PRIMARY KEY (code, peer));
+             CREATE INDEX codes_slot ON codes (slot);
+             CREATE INDEX pending_slot ON pending (slot);
+             CREATE INDEX matches_slot ON matches (slot)`,
+      },
+    ]);
+  }
+
+  protected override slotTables(): string[] {
+    return ["codes", "pending", "matches"];
+  }
+
+  /** Takes `code` for `holder`; `collision` when another socket holds it. Re-claiming updates the key. */
+  claim(code: string, holder: Holder, publicKey: string): "ok" | "collision" {
+    const current = this.lookup(code);
+    if (current && (current.gateway !== holder.gateway || current.socket !== holder.socket)) return "collision";
+    this.ctx.storage.sql.exec(
+      "INSERT OR REPLACE INTO codes (code, slot, gateway, socket, public_key) VALUES (?, ?, ?, ?, ?)",
+      code,
+      this.slotOf(code),
+      holder.gateway,
+      holder.socket,
+      publicKey,
+    );
+    return "ok";
+  }
+
+  /** The holder of `code`, or null. */
+  lookup(code: string): CodeRecord | null {
+    const row = this.ctx.storage.sql
+      .exec<{ gateway: string; socket: string; public_key: string }>("SELECT gateway, socket, public_key FROM codes WHERE code = ?", code)
+      .toArray()[0];
+    return row ? { gateway: row.gateway, socket: row.socket, publicKey: row.public_key } : null;
+  }
+
+  /**
+   * Releases `code` if `holder` holds it; returns the codes it was matched with (their own shards
+   * still list it until told). Pending requests to it are dropped.
+   */
+  release(code: string, holder: Holder): string[] {
+    const current = this.lookup(code);
+    if (!current || current.gateway !== holder.gateway || current.socket !== holder.socket) return [];
+    const peers = this.ctx.storage.sql.exec<{ peer: string }>("DELETE FROM matches WHERE code = ? RETURNING peer", code).toArray().map((r) => r.peer);
+    this.ctx.storage.sql.exec("DELETE FROM pending WHERE target = ?", code);
+    this.ctx.storage.sql.exec("DELETE FROM codes WHERE code = ?", code);
+    return peers;
+  }
+
+  /**
+   * Records a pair request to `target` (replacing one from the same requester). Returns the
+   * target's holder, or null when the request cannot be processed (target not held, or full).
+   */
+  request(target: string, requester: string, requesterKey: string): CodeRecord | null {
+    const holder = this.lookup(target);
+    if (!holder) return null;
+    const now = Date.now();
+    this.ctx.storage.sql.exec("DELETE FROM pending WHERE target = ? AND created_at <= ?", target, now - PAIR_REQUEST_TTL_MS);
+    const others = this.ctx.storage.sql
+      .exec<{ n: number }>("SELECT COUNT(*) AS n FROM pending WHERE target = ? AND requester != ?", target, requester)
+      .one().n;
+    if (others >= MAX_PENDING_PER_TARGET) return null;
+    this.ctx.storage.sql.exec(
+      "INSERT OR REPLACE INTO pending (target, slot, requester, requester_key, created_at) VALUES (?, ?, ?, ?, ?)",
+      target,
+      this.slotOf(target),
+      requester,
+      requesterKey,
+      now,
+    );
+    return holder;
+  }
+
+  /** Removes and returns the live pending request from `requester` to `target`, or null. */
+  takeRequest(target: string, requester: string): { requesterKey: string } | null {
+    const row = this.ctx.storage.sql
+      .exec<{ requester_key: string }>(
+        "DELETE FROM pending WHERE target = ? AND requester = ? AND created_at > ? RETURNING requester_key",
+        target,
+        requester,
+        Date.now() - PAIR_REQUEST_TTL_MS,
+      )
+      .toArray()[0];
+    return row ? { requesterKey: row.requester_key } : null;
+  }
+
+  /** Records that `code` is matched with `peer` (each side's shard records its own half). */
+  match(code: string, peer: string): void {
+    this.ctx.storage.sql.exec("INSERT OR IGNORE INTO matches (code, slot, peer) VALUES (?, ?, ?)", code, this.slotOf(code), peer);
+  }
+
+  /** Forgets `peer` as a match of `code`; returns `code`'s holder to notify, or null. */
+  unmatch(code: string, peer: string): CodeRecord | null {
+    const removed = this.ctx.storage.sql.exec("DELETE FROM matches WHERE code = ? AND peer = ?", code, peer).rowsWritten > 0;
+    return removed ? this.lookup(code) : null;
+  }
+
+  /** Whether `code` is matched with `peer` (the forwarding rule, §7.3.1). */
+  isMatched(code: string, peer: string): boolean {
+    return this.ctx.storage.sql.exec("SELECT 1 FROM matches WHERE code = ? AND peer = ?", code, peer).toArray().length > 0;
+  }
+}

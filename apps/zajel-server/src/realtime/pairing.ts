@@ -1,0 +1,136 @@
+/** Pairing (§7.2) and forwarding between matched codes (§7.3.1–7.3.2 `offer`/`answer`/`ice_candidate`). */
+import { z } from "zod";
+import { fromBase64 } from "../crypto/encoding.js";
+import type { Env } from "../env.js";
+import { codeShard, type CodeRecord, type Holder } from "./codes.js";
+import { countInWindow, type RateWindow } from "./frames.js";
+
+export const CODE = /^[ABCDEFGHJKLMNPQRSTUVWXYZ23456789]{6}$/;
+const PUBLIC_KEY = /^[A-Za-z0-9+/]+=*$/;
+const PAIR_REQUESTS_PER_WINDOW = 10;
+
+/** The pairing state a socket carries in its attachment. */
+export interface PairingState {
+  code?: string;
+  publicKey?: string;
+  pairRequests: RateWindow;
+}
+
+/** What a handler can do: answer its socket, and push frames to any socket of the deployment. */
+export interface SocketContext {
+  env: Env;
+  holder: Holder;
+  state: PairingState;
+  reply(frame: unknown): void;
+  push(to: Holder, frame: unknown): Promise<void>;
+  serverId(): Promise<string>;
+}
+
+/** Step 5 of §7.1.4: a required field of the wrong type. */
+export function requireFields(type: string, frame: Record<string, unknown>, fields: Record<string, "string" | "boolean">): string | undefined {
+  for (const [field, kind] of Object.entries(fields)) {
+    if (!(kind === "string" ? z.string() : z.boolean()).safeParse(frame[field]).success) return `Invalid message: ${type}: ${field} must be a ${kind}`;
+  }
+  return undefined;
+}
+
+const NOT_REGISTERED = "Not registered. Send register message first.";
+
+export async function register(ctx: SocketContext, frame: Record<string, unknown>): Promise<void> {
+  const invalid = requireFields("register", frame, { pairingCode: "string", publicKey: "string" });
+  if (invalid) return ctx.reply({ type: "error", message: invalid });
+  const code = frame.pairingCode as string;
+  const key = frame.publicKey as string;
+  if (code === "") return ctx.reply({ type: "error", message: "Missing required field: pairingCode" });
+  if (!CODE.test(code)) return ctx.reply({ type: "error", message: "Invalid pairing code format" });
+  if (key === "") return ctx.reply({ type: "error", message: "Missing required field: publicKey" });
+  if (!PUBLIC_KEY.test(key)) return ctx.reply({ type: "error", message: "Invalid public key format" });
+  if (fromBase64(key.length % 4 === 0 ? key : key + "=".repeat(4 - (key.length % 4)))?.length !== 32) {
+    return ctx.reply({ type: "error", message: "Invalid public key length" });
+  }
+  if (ctx.state.code && ctx.state.code !== code) {
+    // Checks passed: the old code goes first, as on close.
+    if ((await codeShard(ctx.env, code).lookup()) !== null) {
+      return ctx.reply({ type: "code_collision", message: "Pairing code already in use. Please reconnect with a new code." });
+    }
+    await releaseCode(ctx);
+  }
+  if ((await codeShard(ctx.env, code).claim(ctx.holder, key)) === "collision") {
+    return ctx.reply({ type: "code_collision", message: "Pairing code already in use. Please reconnect with a new code." });
+  }
+  ctx.state.code = code;
+  ctx.state.publicKey = key;
+  ctx.reply({ type: "registered", pairingCode: code, serverId: await ctx.serverId() });
+}
+
+export async function pairRequest(ctx: SocketContext, frame: Record<string, unknown>): Promise<void> {
+  const invalid = requireFields("pair_request", frame, { targetCode: "string" });
+  if (invalid) return ctx.reply({ type: "error", message: invalid });
+  if (!countInWindow(ctx.state.pairRequests, PAIR_REQUESTS_PER_WINDOW, Date.now())) {
+    return ctx.reply({ type: "error", message: "Too many pair requests. Please slow down." });
+  }
+  const { code, publicKey } = ctx.state;
+  if (!code || !publicKey) return ctx.reply({ type: "error", message: NOT_REGISTERED });
+  const target = frame.targetCode as string;
+  if (target === "") return ctx.reply({ type: "error", message: "Missing required field: targetCode" });
+  if (!CODE.test(target)) return ctx.reply({ type: "error", message: "Invalid target code format" });
+  const holder = target === code ? null : await codeShard(ctx.env, target).request(code, publicKey);
+  if (!holder) return ctx.reply({ type: "pair_error", error: "Pair request could not be processed" });
+  const incoming: Record<string, unknown> = { type: "pair_incoming", fromCode: code, fromPublicKey: publicKey, expiresIn: 120_000 };
+  if (typeof frame.proposedName === "string" && frame.proposedName !== "") incoming.proposedName = frame.proposedName;
+  await ctx.push(holder, incoming);
+}
+
+export async function pairResponse(ctx: SocketContext, frame: Record<string, unknown>, forced?: boolean): Promise<void> {
+  const type = frame.type as string;
+  const invalid = requireFields(type, frame, forced === undefined ? { targetCode: "string", accepted: "boolean" } : { targetCode: "string" });
+  if (invalid) return ctx.reply({ type: "error", message: invalid });
+  const { code, publicKey } = ctx.state;
+  if (!code || !publicKey) return ctx.reply({ type: "error", message: NOT_REGISTERED });
+  const requester = frame.targetCode as string;
+  if (!CODE.test(requester)) return ctx.reply({ type: "error", message: "Invalid target code format" });
+  const pending = await codeShard(ctx.env, code).takeRequest(requester);
+  if (!pending) return ctx.reply({ type: "pair_error", error: "No pending request from this peer" });
+  const accepted = forced ?? (frame.accepted as boolean);
+  const requesterHolder: CodeRecord | null = await codeShard(ctx.env, requester).lookup();
+  if (!accepted) {
+    if (requesterHolder) await ctx.push(requesterHolder, { type: "pair_rejected", peerCode: code });
+    return;
+  }
+  if (!requesterHolder) return;
+  await Promise.all([codeShard(ctx.env, code).match(requester), codeShard(ctx.env, requester).match(code)]);
+  await ctx.push(requesterHolder, { type: "pair_matched", peerCode: code, peerPublicKey: publicKey, isInitiator: true });
+  ctx.reply({ type: "pair_matched", peerCode: requester, peerPublicKey: pending.requesterKey, isInitiator: false });
+}
+
+/** `offer`, `answer`, `ice_candidate`: delivered only between matched codes (§7.3.1). */
+export async function forward(ctx: SocketContext, frame: Record<string, unknown>): Promise<void> {
+  const type = frame.type as string;
+  const invalid = requireFields(type, frame, { target: "string" });
+  if (invalid) return ctx.reply({ type: "error", message: invalid });
+  const { code } = ctx.state;
+  if (!code) return ctx.reply({ type: "error", message: NOT_REGISTERED });
+  const target = frame.target as string;
+  if (target === "") return ctx.reply({ type: "error", message: "Missing required field: target" });
+  if (!CODE.test(target)) return ctx.reply({ type: "error", message: "Invalid target code format" });
+  const [matched, holder] = await Promise.all([codeShard(ctx.env, code).isMatched(target), codeShard(ctx.env, target).lookup()]);
+  if (!matched || !holder) return ctx.reply({ type: "error", message: `Peer not found: ${target}` });
+  const out: Record<string, unknown> = { type, from: code };
+  if ("payload" in frame) out.payload = frame.payload;
+  await ctx.push(holder, out);
+}
+
+/** Releases the socket's code: matched partners get `peer_left` (§7.2 departure notice). */
+export async function releaseCode(ctx: Pick<SocketContext, "env" | "holder" | "state" | "push">): Promise<void> {
+  const code = ctx.state.code;
+  if (!code) return;
+  ctx.state.code = undefined;
+  ctx.state.publicKey = undefined;
+  const peers = await codeShard(ctx.env, code).release(ctx.holder);
+  await Promise.all(
+    peers.map(async (peer) => {
+      const holder = await codeShard(ctx.env, peer).unmatch(code);
+      if (holder) await ctx.push(holder, { type: "peer_left", peerCode: code, pairingCode: code });
+    }),
+  );
+}

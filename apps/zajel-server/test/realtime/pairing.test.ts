@@ -1,0 +1,137 @@
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+
+const KEY_A = btoa(String.fromCharCode(...new Uint8Array(32).fill(1)));
+const KEY_B = btoa(String.fromCharCode(...new Uint8Array(32).fill(2)));
+const ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+const randomCode = () => Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => ALPHABET[b % 32]).join("");
+
+type Frame = Record<string, unknown>;
+
+/** A socket on gateway `index` (bypassing the Worker's random pick), greeting already consumed. */
+async function socketOn(index: number) {
+  const response = await env.GATEWAY.getByName(`gateway:${index}`).fetch("https://signal.zajel.test/", { headers: { Upgrade: "websocket" } });
+  const ws = response.webSocket!;
+  const frames: Frame[] = [];
+  let wake: (() => void) | undefined;
+  ws.addEventListener("message", (event) => {
+    frames.push(JSON.parse(event.data as string) as Frame);
+    wake?.();
+  });
+  ws.accept();
+  let seen = 0;
+  /** The next frame received. */
+  const next = async (): Promise<Frame> => {
+    const deadline = Date.now() + 5_000;
+    while (frames.length <= seen && Date.now() < deadline) await new Promise<void>((r) => ((wake = r), setTimeout(r, 50)));
+    expect(frames.length, "a frame arrives").toBeGreaterThan(seen);
+    return frames[seen++]!;
+  };
+  await next();
+  await next();
+  const send = (frame: Frame) => ws.send(JSON.stringify(frame));
+  return { ws, send, next, ask: async (frame: Frame) => (send(frame), next()) };
+}
+
+async function shardOf(code: string): Promise<string> {
+  return (await env.DIRECTORY.getByName("durable-shards-directory").resolve("codes", code)) as string;
+}
+
+describe("pairing (§7.2) and forwarding (§7.3.1) across gateways and shards", () => {
+  it("pairs two peers on different gateways whose codes are on different shards, and forwards offer/answer/ICE", async () => {
+    const a = await socketOn(0);
+    const b = await socketOn(1);
+    const codeA = randomCode();
+    const registered = await a.ask({ type: "register", pairingCode: codeA, publicKey: KEY_A });
+    expect(registered).toMatchObject({ type: "registered", pairingCode: codeA });
+    expect(Object.keys(registered)).toEqual(["type", "pairingCode", "serverId"]);
+    let codeB = randomCode();
+    while ((await shardOf(codeB)) === (await shardOf(codeA))) codeB = randomCode();
+    expect(await b.ask({ type: "register", pairingCode: codeB, publicKey: KEY_B })).toMatchObject({ type: "registered", pairingCode: codeB });
+
+    a.send({ type: "pair_request", targetCode: codeB, proposedName: "Phone" });
+    expect(await b.next()).toEqual({ type: "pair_incoming", fromCode: codeA, fromPublicKey: KEY_A, expiresIn: 120_000, proposedName: "Phone" });
+    b.send({ type: "pair_response", targetCode: codeA, accepted: true });
+    expect(await a.next()).toEqual({ type: "pair_matched", peerCode: codeB, peerPublicKey: KEY_B, isInitiator: true });
+    expect(await b.next()).toEqual({ type: "pair_matched", peerCode: codeA, peerPublicKey: KEY_A, isInitiator: false });
+
+    a.send({ type: "offer", target: codeB, payload: { sdp: "v=0 offer" } });
+    expect(await b.next()).toEqual({ type: "offer", from: codeA, payload: { sdp: "v=0 offer" } });
+    b.send({ type: "answer", target: codeA, payload: { sdp: "v=0 answer" }, ignored: 1 });
+    expect(await a.next()).toEqual({ type: "answer", from: codeB, payload: { sdp: "v=0 answer" } });
+    a.send({ type: "ice_candidate", target: codeB });
+    expect(await b.next()).toEqual({ type: "ice_candidate", from: codeA });
+
+    // An unmatched peer gets the same answer as for a code nobody holds.
+    const c = await socketOn(2);
+    await c.ask({ type: "register", pairingCode: randomCode(), publicKey: KEY_A });
+    expect(await c.ask({ type: "offer", target: codeB })).toEqual({ type: "error", message: `Peer not found: ${codeB}` });
+    expect(await c.ask({ type: "offer", target: "ZZZZZ2" })).toEqual({ type: "error", message: "Peer not found: ZZZZZ2" });
+
+    a.ws.close(1000, "bye");
+    expect(await b.next()).toEqual({ type: "peer_left", peerCode: codeA, pairingCode: codeA });
+    expect(await b.ask({ type: "offer", target: codeA })).toEqual({ type: "error", message: `Peer not found: ${codeA}` });
+  });
+
+  it("rejects, and answers pair_accept / pair_reject as aliases", async () => {
+    const a = await socketOn(0);
+    const b = await socketOn(3);
+    const [codeA, codeB] = [randomCode(), randomCode()];
+    await a.ask({ type: "register", pairingCode: codeA, publicKey: KEY_A });
+    await b.ask({ type: "register", pairingCode: codeB, publicKey: KEY_B });
+    a.send({ type: "pair_request", targetCode: codeB });
+    expect(await b.next()).toEqual({ type: "pair_incoming", fromCode: codeA, fromPublicKey: KEY_A, expiresIn: 120_000 });
+    b.send({ type: "pair_reject", targetCode: codeA });
+    expect(await a.next()).toEqual({ type: "pair_rejected", peerCode: codeB });
+    expect(await b.ask({ type: "pair_accept", targetCode: codeA })).toEqual({ type: "pair_error", error: "No pending request from this peer" });
+    a.send({ type: "pair_request", targetCode: codeB });
+    await b.next();
+    b.send({ type: "pair_accept", targetCode: codeA });
+    expect(await a.next()).toMatchObject({ type: "pair_matched", peerCode: codeB, isInitiator: true });
+  });
+
+  it("answers every registration and pairing error with the exact frame", async () => {
+    const s = await socketOn(1);
+    const other = await socketOn(2);
+    const held = randomCode();
+    await other.ask({ type: "register", pairingCode: held, publicKey: KEY_B });
+    const rows: [Frame, Frame][] = [
+      [{ type: "pair_request", targetCode: held }, { type: "error", message: "Not registered. Send register message first." }],
+      [{ type: "offer", target: held }, { type: "error", message: "Not registered. Send register message first." }],
+      [{ type: "pair_response", targetCode: held, accepted: true }, { type: "error", message: "Not registered. Send register message first." }],
+      [{ type: "register", pairingCode: 5, publicKey: KEY_A }, { type: "error", message: "Invalid message: register: pairingCode must be a string" }],
+      [{ type: "register", pairingCode: "ABC234" }, { type: "error", message: "Invalid message: register: publicKey must be a string" }],
+      [{ type: "register", pairingCode: "", publicKey: KEY_A }, { type: "error", message: "Missing required field: pairingCode" }],
+      [{ type: "register", pairingCode: "abc234", publicKey: KEY_A }, { type: "error", message: "Invalid pairing code format" }],
+      [{ type: "register", pairingCode: "ABC1O0", publicKey: KEY_A }, { type: "error", message: "Invalid pairing code format" }],
+      [{ type: "register", pairingCode: "ABC234", publicKey: "" }, { type: "error", message: "Missing required field: publicKey" }],
+      [{ type: "register", pairingCode: "ABC234", publicKey: "not base64!" }, { type: "error", message: "Invalid public key format" }],
+      [{ type: "register", pairingCode: "ABC234", publicKey: btoa("short") }, { type: "error", message: "Invalid public key length" }],
+      [{ type: "register", pairingCode: held, publicKey: KEY_A }, { type: "code_collision", message: "Pairing code already in use. Please reconnect with a new code." }],
+      [{ type: "pair_response", targetCode: held }, { type: "error", message: "Invalid message: pair_response: accepted must be a boolean" }],
+    ];
+    for (const [frame, answer] of rows) expect(await s.ask(frame), JSON.stringify(frame)).toEqual(answer);
+
+    const mine = randomCode();
+    expect(await s.ask({ type: "register", pairingCode: mine, publicKey: KEY_A })).toMatchObject({ type: "registered" });
+    expect(await s.ask({ type: "register", pairingCode: mine, publicKey: KEY_B })).toMatchObject({ type: "registered", pairingCode: mine });
+    const pairing: [Frame, Frame][] = [
+      [{ type: "pair_request", targetCode: "" }, { type: "error", message: "Missing required field: targetCode" }],
+      [{ type: "pair_request", targetCode: "nope" }, { type: "error", message: "Invalid target code format" }],
+      [{ type: "pair_request", targetCode: mine }, { type: "pair_error", error: "Pair request could not be processed" }],
+      [{ type: "pair_request", targetCode: "ZZZZZ3" }, { type: "pair_error", error: "Pair request could not be processed" }],
+      [{ type: "pair_response", targetCode: "bad", accepted: true }, { type: "error", message: "Invalid target code format" }],
+      [{ type: "offer", target: "" }, { type: "error", message: "Missing required field: target" }],
+      [{ type: "offer", target: "bad" }, { type: "error", message: "Invalid target code format" }],
+      [{ type: "offer" }, { type: "error", message: "Invalid message: offer: target must be a string" }],
+    ];
+    for (const [frame, answer] of pairing) expect(await s.ask(frame), JSON.stringify(frame)).toEqual(answer);
+  });
+
+  it("limits pair requests to 10 a minute per socket", async () => {
+    const s = await socketOn(0);
+    await s.ask({ type: "register", pairingCode: randomCode(), publicKey: KEY_A });
+    for (let i = 0; i < 10; i++) expect(await s.ask({ type: "pair_request", targetCode: "ZZZZZ4" })).toEqual({ type: "pair_error", error: "Pair request could not be processed" });
+    expect(await s.ask({ type: "pair_request", targetCode: "ZZZZZ4" })).toEqual({ type: "error", message: "Too many pair requests. Please slow down." });
+  });
+});
