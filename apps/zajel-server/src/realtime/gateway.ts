@@ -3,7 +3,7 @@
  * so hibernation and eviction lose nothing) and runs the per-frame steps of §7.1.4.
  *
  * Served so far: greeting, frame checks, per-socket rate limit, `ping`, liveness, pairing and
- * `offer`/`answer`/`ice_candidate` forwarding between matched codes on any gateway. The other
+ * `offer`/`answer`/`ice_candidate`/`call_*` forwarding between matched codes on any gateway. The other
  * message types of §7.3–7.8 are recognised but not served yet.
  */
 import { DurableObject } from "cloudflare:workers";
@@ -26,6 +26,11 @@ const HANDLERS: Record<string, Handler> = {
   offer: forward,
   answer: forward,
   ice_candidate: forward,
+  call_offer: forward,
+  call_answer: forward,
+  call_ice: forward,
+  call_reject: forward,
+  call_hangup: forward,
 };
 
 /** Client message types of §7.2–7.8 that later slices serve. */

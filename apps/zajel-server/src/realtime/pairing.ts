@@ -103,7 +103,29 @@ export async function pairResponse(ctx: SocketContext, frame: Record<string, unk
   ctx.reply({ type: "pair_matched", peerCode: requester, peerPublicKey: pending.requesterKey, isInitiator: false });
 }
 
-/** `offer`, `answer`, `ice_candidate`: delivered only between matched codes (§7.3.1). */
+const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+const nonEmptyString = z.string().min(1);
+
+/** The payload checks of the `call_*` messages (§7.3.2), or undefined when they pass. */
+function callPayloadError(type: string, payload: unknown): string | undefined {
+  if (typeof payload !== "object" || payload === null || Array.isArray(payload)) return "Missing or invalid payload";
+  const p = payload as Record<string, unknown>;
+  if (typeof p.callId !== "string" || !UUID_V4.test(p.callId)) return "Invalid or missing callId (must be UUID v4 format)";
+  if (type === "call_offer" || type === "call_answer") {
+    if (!nonEmptyString.safeParse(p.sdp).success) return `Missing or invalid sdp in ${type}`;
+    if ((p.sdp as string).length > 65_536) return "SDP too large (max 65536 bytes)";
+  }
+  if (type === "call_ice") {
+    if (!nonEmptyString.safeParse(p.candidate).success) return "Missing or invalid candidate in call_ice";
+    if ((p.candidate as string).length > 1024) return "ICE candidate too large (max 1024 bytes)";
+  }
+  return undefined;
+}
+
+/**
+ * `offer`, `answer`, `ice_candidate` and the `call_*` messages: delivered only between matched
+ * codes (§7.3.1), payloads unchanged.
+ */
 export async function forward(ctx: SocketContext, frame: Record<string, unknown>): Promise<void> {
   const type = frame.type as string;
   const invalid = requireFields(type, frame, { target: "string" });
@@ -113,6 +135,10 @@ export async function forward(ctx: SocketContext, frame: Record<string, unknown>
   const target = frame.target as string;
   if (target === "") return ctx.reply({ type: "error", message: "Missing required field: target" });
   if (!CODE.test(target)) return ctx.reply({ type: "error", message: "Invalid target code format" });
+  if (type.startsWith("call_")) {
+    const payloadError = callPayloadError(type, frame.payload);
+    if (payloadError) return ctx.reply({ type: "error", message: payloadError });
+  }
   const [matched, holder] = await Promise.all([codeShard(ctx.env, code).isMatched(target), codeShard(ctx.env, target).lookup()]);
   if (!matched || !holder) return ctx.reply({ type: "error", message: `Peer not found: ${target}` });
   const out: Record<string, unknown> = { type, from: code };

@@ -135,3 +135,38 @@ describe("pairing (§7.2) and forwarding (§7.3.1) across gateways and shards", 
     expect(await s.ask({ type: "pair_request", targetCode: "ZZZZZ4" })).toEqual({ type: "error", message: "Too many pair requests. Please slow down." });
   });
 });
+
+describe("call signaling (§7.3.2)", () => {
+  it("forwards call_* between matched peers after checking callId, sdp and candidate", async () => {
+    const a = await socketOn(2);
+    const b = await socketOn(3);
+    const [codeA, codeB] = [randomCode(), randomCode()];
+    await a.ask({ type: "register", pairingCode: codeA, publicKey: KEY_A });
+    await b.ask({ type: "register", pairingCode: codeB, publicKey: KEY_B });
+    a.send({ type: "pair_request", targetCode: codeB });
+    await b.next();
+    b.send({ type: "pair_response", targetCode: codeA, accepted: true });
+    await a.next();
+    await b.next();
+
+    const callId = "6f1c9a3e-2b4d-4c8e-9f00-1a2b3c4d5e6f";
+    const offer = { type: "call_offer", target: codeB, payload: { callId, sdp: "v=0\r\n", withVideo: true } };
+    a.send(offer);
+    expect(await b.next()).toEqual({ type: "call_offer", from: codeA, payload: offer.payload });
+    b.send({ type: "call_reject", target: codeA, payload: { callId, reason: "busy" } });
+    expect(await a.next()).toEqual({ type: "call_reject", from: codeB, payload: { callId, reason: "busy" } });
+
+    const rows: [Record<string, unknown>, string][] = [
+      [{ type: "call_offer", target: codeB }, "Missing or invalid payload"],
+      [{ type: "call_offer", target: codeB, payload: [] }, "Missing or invalid payload"],
+      [{ type: "call_offer", target: codeB, payload: { callId: "nope", sdp: "x" } }, "Invalid or missing callId (must be UUID v4 format)"],
+      [{ type: "call_hangup", target: codeB, payload: { callId: "6f1c9a3e-2b4d-1c8e-9f00-1a2b3c4d5e6f" } }, "Invalid or missing callId (must be UUID v4 format)"],
+      [{ type: "call_answer", target: codeB, payload: { callId } }, "Missing or invalid sdp in call_answer"],
+      [{ type: "call_offer", target: codeB, payload: { callId, sdp: "x".repeat(65_537) } }, "SDP too large (max 65536 bytes)"],
+      [{ type: "call_ice", target: codeB, payload: { callId, candidate: "" } }, "Missing or invalid candidate in call_ice"],
+      [{ type: "call_ice", target: codeB, payload: { callId, candidate: "c".repeat(1025) } }, "ICE candidate too large (max 1024 bytes)"],
+      [{ type: "call_hangup", target: "ZZZZZ5", payload: { callId } }, "Peer not found: ZZZZZ5"],
+    ];
+    for (const [frame, message] of rows) expect(await a.ask(frame), message).toEqual({ type: "error", message });
+  });
+});
