@@ -57,6 +57,11 @@ export class Timers {
     await this.arm();
   }
 
+  /** Names of every scheduled timer, earliest first (for handlers keyed by data-bearing names). */
+  names(): string[] {
+    return this.storage.sql.exec<{ name: string }>("SELECT name FROM _ds_timers ORDER BY due_at, name").toArray().map((r) => r.name);
+  }
+
   /** When timer `name` is due, or `undefined` when it is not set. */
   dueAt(name: string): number | undefined {
     const rows = this.storage.sql.exec<{ due_at: number }>("SELECT due_at FROM _ds_timers WHERE name = ?", name).toArray();

@@ -15,6 +15,7 @@ describe("Timers", () => {
       expect(await state.storage.getAlarm()).toBe(5_000_000_000_000);
       const again = new Timers(state.storage);
       expect(again.dueAt("cleanup")).toBe(5_000_000_000_000);
+      expect(again.names()).toEqual(["cleanup"]);
       const seen: unknown[] = [];
       expect(await again.run({ cleanup: (p) => void seen.push(p) }, 4_000_000_000_000)).toEqual([]);
       await again.schedule("flush", 1, { batch: 7 });

@@ -3,7 +3,7 @@
  * socket), the pending pair requests to it, and the codes it is matched with. Two peers that pair
  * may sit on different gateways and their codes on different shards.
  */
-import { ShardedObject, migrate } from "durable-shards";
+import { ShardedObject, migrate, type TimerHandlers } from "durable-shards";
 import type { Env } from "../env.js";
 import { router } from "../keyspaces.js";
 
@@ -18,10 +18,16 @@ export interface CodeRecord extends Holder {
 }
 
 export const PAIR_REQUEST_TTL_MS = 120_000;
+export const PAIR_EXPIRING_AFTER_MS = 90_000;
 export const MAX_PENDING_PER_TARGET = 10;
 
 export function codeShard(env: Env, code: string) {
   return router(env, "codes").get(code);
+}
+
+/** Sends a frame to a socket on whichever gateway holds it. */
+export async function deliver(env: Env, to: Holder, frame: string): Promise<void> {
+  await env.GATEWAY.getByName(to.gateway).deliver(to.socket, [frame]);
 }
 
 export class CodeRegistry extends ShardedObject<Env> {
@@ -43,6 +49,17 @@ export class CodeRegistry extends ShardedObject<Env> {
 
   protected override slotTables(): string[] {
     return ["codes", "pending", "matches"];
+  }
+
+  /** Timer names carry the request: `expiring|<target>|<requester>|<created_at>` (and `timeout|…`). */
+  protected override timerHandlers(): TimerHandlers {
+    const handlers: TimerHandlers = {};
+    for (const name of this.timers.names()) {
+      const [kind, target, requester, created] = name.split("|");
+      if (kind === "expiring") handlers[name] = () => this._expiring(target!, requester!, Number(created));
+      if (kind === "timeout") handlers[name] = () => this._timeout(target!, requester!, Number(created));
+    }
+    return handlers;
   }
 
   /** Takes `code` for `holder`; `collision` when another socket holds it. Re-claiming updates the key. */
@@ -85,7 +102,7 @@ export class CodeRegistry extends ShardedObject<Env> {
    * Records a pair request to `target` (replacing one from the same requester). Returns the
    * target's holder, or null when the request cannot be processed (target not held, or full).
    */
-  request(target: string, requester: string, requesterKey: string): CodeRecord | null {
+  async request(target: string, requester: string, requesterKey: string): Promise<CodeRecord | null> {
     const holder = this.lookup(target);
     if (!holder) return null;
     const now = Date.now();
@@ -102,7 +119,38 @@ export class CodeRegistry extends ShardedObject<Env> {
       requesterKey,
       now,
     );
+    // A replaced request restarts its timers; timers of an older request find it gone and do nothing.
+    await this.timers.schedule(`expiring|${target}|${requester}|${now}`, now + PAIR_EXPIRING_AFTER_MS);
+    await this.timers.schedule(`timeout|${target}|${requester}|${now}`, now + PAIR_REQUEST_TTL_MS);
     return holder;
+  }
+
+  /** The live request from `requester` to `target` created at `created`, if it still exists. */
+  private _pending(target: string, requester: string, created: number): boolean {
+    return (
+      this.ctx.storage.sql.exec("SELECT 1 FROM pending WHERE target = ? AND requester = ? AND created_at = ?", target, requester, created).toArray()
+        .length > 0
+    );
+  }
+
+  /** 90 s: both sides are told 30 s remain (§7.2). */
+  private async _expiring(target: string, requester: string, created: number): Promise<void> {
+    if (!this._pending(target, requester, created)) return;
+    const targetHolder = this.lookup(target);
+    const requesterHolder = await codeShard(this.env, requester).lookup();
+    const notice = (peerCode: string) => JSON.stringify({ type: "pair_expiring", peerCode, remainingSeconds: 30 });
+    await Promise.all([
+      targetHolder && deliver(this.env, targetHolder, notice(requester)),
+      requesterHolder && deliver(this.env, requesterHolder, notice(target)),
+    ]);
+  }
+
+  /** 120 s: the request is dropped and the requester told (§7.2). */
+  private async _timeout(target: string, requester: string, created: number): Promise<void> {
+    if (!this._pending(target, requester, created)) return;
+    this.ctx.storage.sql.exec("DELETE FROM pending WHERE target = ? AND requester = ?", target, requester);
+    const requesterHolder = await codeShard(this.env, requester).lookup();
+    if (requesterHolder) await deliver(this.env, requesterHolder, JSON.stringify({ type: "pair_timeout", peerCode: target }));
   }
 
   /** Removes and returns the live pending request from `requester` to `target`, or null. */

@@ -1,4 +1,4 @@
-import { env } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 
 const KEY_A = btoa(String.fromCharCode(...new Uint8Array(32).fill(1)));
@@ -168,5 +168,31 @@ describe("call signaling (§7.3.2)", () => {
       [{ type: "call_hangup", target: "ZZZZZ5", payload: { callId } }, "Peer not found: ZZZZZ5"],
     ];
     for (const [frame, message] of rows) expect(await a.ask(frame), message).toEqual({ type: "error", message });
+  });
+});
+
+describe("pair request timers (§7.2)", () => {
+  it("tells both sides at 90 s and times the request out at 120 s", async () => {
+    const a = await socketOn(1);
+    const b = await socketOn(2);
+    const [codeA, codeB] = [randomCode(), randomCode()];
+    await a.ask({ type: "register", pairingCode: codeA, publicKey: KEY_A });
+    await b.ask({ type: "register", pairingCode: codeB, publicKey: KEY_B });
+    a.send({ type: "pair_request", targetCode: codeB });
+    await b.next();
+    // The request lives in the target's shard; make its timers due one after the other.
+    const shard = env.CODES.getByName(`codes:${await shardOf(codeB)}`);
+    const fire = async (kind: string) => {
+      await runInDurableObject(shard, (_, state) => {
+        state.storage.sql.exec("UPDATE _ds_timers SET due_at = 0 WHERE name LIKE ?", `${kind}|${codeB}|${codeA}|%`);
+      });
+      await runDurableObjectAlarm(shard);
+    };
+    await fire("expiring");
+    expect(await a.next()).toEqual({ type: "pair_expiring", peerCode: codeB, remainingSeconds: 30 });
+    expect(await b.next()).toEqual({ type: "pair_expiring", peerCode: codeA, remainingSeconds: 30 });
+    await fire("timeout");
+    expect(await a.next()).toEqual({ type: "pair_timeout", peerCode: codeB });
+    expect(await b.ask({ type: "pair_response", targetCode: codeA, accepted: true })).toEqual({ type: "pair_error", error: "No pending request from this peer" });
   });
 });
