@@ -44,11 +44,17 @@ export class CodeRegistry extends ShardedObject<Env> {
              CREATE INDEX pending_slot ON pending (slot);
              CREATE INDEX matches_slot ON matches (slot)`,
       },
+      {
+        version: 2,
+        name: "link requests",
+        up: `CREATE TABLE link_pending (link_code TEXT PRIMARY KEY, slot INTEGER NOT NULL, web_code TEXT NOT NULL, web_key TEXT NOT NULL, device_name TEXT NOT NULL, created_at INTEGER NOT NULL);
+             CREATE INDEX link_pending_slot ON link_pending (slot)`,
+      },
     ]);
   }
 
   protected override slotTables(): string[] {
-    return ["codes", "pending", "matches"];
+    return ["codes", "pending", "matches", "link_pending"];
   }
 
   /** Timer names carry the request: `expiring|<target>|<requester>|<created_at>` (and `timeout|…`). */
@@ -58,6 +64,7 @@ export class CodeRegistry extends ShardedObject<Env> {
       const [kind, target, requester, created] = name.split("|");
       if (kind === "expiring") handlers[name] = () => this._expiring(target!, requester!, Number(created));
       if (kind === "timeout") handlers[name] = () => this._timeout(target!, requester!, Number(created));
+      if (kind === "link") handlers[name] = () => this._linkTimeout(target!, requester!, Number(created));
     }
     return handlers;
   }
@@ -94,8 +101,60 @@ export class CodeRegistry extends ShardedObject<Env> {
     if (!current || current.gateway !== holder.gateway || current.socket !== holder.socket) return [];
     const peers = this.ctx.storage.sql.exec<{ peer: string }>("DELETE FROM matches WHERE code = ? RETURNING peer", code).toArray().map((r) => r.peer);
     this.ctx.storage.sql.exec("DELETE FROM pending WHERE target = ?", code);
+    this.ctx.storage.sql.exec("DELETE FROM link_pending WHERE link_code = ?", code);
     this.ctx.storage.sql.exec("DELETE FROM codes WHERE code = ?", code);
     return peers;
+  }
+
+  /**
+   * Records the one pending link request to `linkCode` (replacing any). Returns the link code's
+   * holder (the mobile app), or null when nobody holds it.
+   */
+  async requestLink(linkCode: string, web: { code: string; publicKey: string; deviceName: string }): Promise<CodeRecord | null> {
+    const holder = this.lookup(linkCode);
+    if (!holder) return null;
+    const now = Date.now();
+    this.ctx.storage.sql.exec(
+      "INSERT OR REPLACE INTO link_pending (link_code, slot, web_code, web_key, device_name, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+      linkCode,
+      this.slotOf(linkCode),
+      web.code,
+      web.publicKey,
+      web.deviceName,
+      now,
+    );
+    await this.timers.schedule(`link|${linkCode}|${web.code}|${now}`, now + PAIR_REQUEST_TTL_MS);
+    return holder;
+  }
+
+  /** Removes and returns the live pending link request to `linkCode`, or null. */
+  takeLink(linkCode: string): { webCode: string; webKey: string; deviceName: string } | null {
+    const row = this.ctx.storage.sql
+      .exec<{ web_code: string; web_key: string; device_name: string }>(
+        "DELETE FROM link_pending WHERE link_code = ? AND created_at > ? RETURNING web_code, web_key, device_name",
+        linkCode,
+        Date.now() - PAIR_REQUEST_TTL_MS,
+      )
+      .toArray()[0];
+    return row ? { webCode: row.web_code, webKey: row.web_key, deviceName: row.device_name } : null;
+  }
+
+  /** Drops the link request from `webCode` (its socket left); returns the mobile holder to tell, or null. */
+  dropLinkFrom(linkCode: string, webCode: string): CodeRecord | null {
+    const removed = this.ctx.storage.sql.exec("DELETE FROM link_pending WHERE link_code = ? AND web_code = ?", linkCode, webCode).rowsWritten > 0;
+    return removed ? this.lookup(linkCode) : null;
+  }
+
+  /** 120 s: both sides get `link_timeout` (§7.3.3). */
+  private async _linkTimeout(linkCode: string, webCode: string, created: number): Promise<void> {
+    const row = this.ctx.storage.sql
+      .exec("DELETE FROM link_pending WHERE link_code = ? AND web_code = ? AND created_at = ? RETURNING 1", linkCode, webCode, created)
+      .toArray();
+    if (row.length === 0) return;
+    const notice = JSON.stringify({ type: "link_timeout", linkCode });
+    const mobile = this.lookup(linkCode);
+    const web = await codeShard(this.env, webCode).lookup();
+    await Promise.all([mobile && deliver(this.env, mobile, notice), web && deliver(this.env, web, notice)]);
   }
 
   /**

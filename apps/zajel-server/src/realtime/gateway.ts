@@ -3,8 +3,9 @@
  * so hibernation and eviction lose nothing) and runs the per-frame steps of §7.1.4.
  *
  * Served so far: greeting, frame checks, per-socket rate limit, `ping`, liveness, pairing and
- * `offer`/`answer`/`ice_candidate`/`call_*` forwarding between matched codes on any gateway. The other
- * message types of §7.3–7.8 are recognised but not served yet.
+ * `offer`/`answer`/`ice_candidate`/`call_*` forwarding between matched codes on any gateway, and
+ * device linking. The other
+ * message types of §7.4–7.8 are recognised but not served yet.
  */
 import { DurableObject } from "cloudflare:workers";
 import { Timers } from "durable-shards";
@@ -12,7 +13,7 @@ import type { Env } from "../env.js";
 import { FRAMES_PER_WINDOW, MAX_FRAME_BYTES, countInWindow, errorFrame, frameBytes, parseFrame, type RateWindow } from "./frames.js";
 import { toBase64Url } from "../crypto/encoding.js";
 import { greeting, serverIdentityKey } from "./identity.js";
-import { forward, pairRequest, pairResponse, register, releaseCode, type PairingState, type SocketContext } from "./pairing.js";
+import { forward, linkRequest, linkResponse, pairRequest, pairResponse, register, releaseCode, type PairingState, type SocketContext } from "./pairing.js";
 
 type Handler = (ctx: SocketContext, frame: Record<string, unknown>) => Promise<void>;
 
@@ -31,6 +32,8 @@ const HANDLERS: Record<string, Handler> = {
   call_ice: forward,
   call_reject: forward,
   call_hangup: forward,
+  link_request: linkRequest,
+  link_response: linkResponse,
 };
 
 /** Client message types of §7.2–7.8 that later slices serve. */

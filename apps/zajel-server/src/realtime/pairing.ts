@@ -14,6 +14,8 @@ export interface PairingState {
   code?: string;
   publicKey?: string;
   pairRequests: RateWindow;
+  /** Link codes this (web) socket asked to link with, to clean up when it leaves. */
+  linkRequests?: string[];
 }
 
 /** What a handler can do: answer its socket, and push frames to any socket of the deployment. */
@@ -146,12 +148,60 @@ export async function forward(ctx: SocketContext, frame: Record<string, unknown>
   await ctx.push(holder, out);
 }
 
+/** `link_request` from the web client (§7.3.3). */
+export async function linkRequest(ctx: SocketContext, frame: Record<string, unknown>): Promise<void> {
+  const invalid = requireFields("link_request", frame, { linkCode: "string", publicKey: "string" });
+  if (invalid) return ctx.reply({ type: "error", message: invalid });
+  const { code } = ctx.state;
+  if (!code) return ctx.reply({ type: "error", message: NOT_REGISTERED });
+  const linkCode = frame.linkCode as string;
+  const publicKey = frame.publicKey as string;
+  if (linkCode === "") return ctx.reply({ type: "error", message: "Missing required field: linkCode" });
+  if (!CODE.test(linkCode)) return ctx.reply({ type: "error", message: "Invalid link code format" });
+  if (publicKey === "") return ctx.reply({ type: "error", message: "Missing required field: publicKey" });
+  const deviceName = typeof frame.deviceName === "string" && frame.deviceName !== "" ? frame.deviceName : "Unknown Browser";
+  const mobile = linkCode === code ? null : await codeShard(ctx.env, linkCode).requestLink({ code, publicKey, deviceName });
+  if (!mobile) return ctx.reply({ type: "link_error", error: "Link request could not be processed" });
+  ctx.state.linkRequests = [...new Set([...(ctx.state.linkRequests ?? []), linkCode])];
+  await ctx.push(mobile, { type: "link_request", linkCode, publicKey, deviceName, expiresIn: 120_000 });
+}
+
+/** `link_response` from the mobile app (§7.3.3). */
+export async function linkResponse(ctx: SocketContext, frame: Record<string, unknown>): Promise<void> {
+  const invalid = requireFields("link_response", frame, { linkCode: "string", accepted: "boolean" });
+  if (invalid) return ctx.reply({ type: "error", message: invalid });
+  const { code, publicKey } = ctx.state;
+  if (!code || !publicKey) return ctx.reply({ type: "error", message: NOT_REGISTERED });
+  const linkCode = frame.linkCode as string;
+  if (!CODE.test(linkCode)) return ctx.reply({ type: "error", message: "Invalid link code format" });
+  if (linkCode !== code) return ctx.reply({ type: "error", message: "Cannot respond to link request for another device" });
+  const pending = await codeShard(ctx.env, code).takeLink();
+  if (!pending) return ctx.reply({ type: "link_error", error: "No pending link request found" });
+  const web = await codeShard(ctx.env, pending.webCode).lookup();
+  if (!web) return;
+  if (!(frame.accepted as boolean)) return ctx.push(web, { type: "link_rejected", linkCode });
+  await Promise.all([codeShard(ctx.env, code).match(pending.webCode), codeShard(ctx.env, pending.webCode).match(code)]);
+  const toWeb: Record<string, unknown> = { type: "link_matched", linkCode, peerPublicKey: publicKey, isInitiator: true };
+  if (typeof frame.deviceId === "string") toWeb.deviceId = frame.deviceId;
+  await ctx.push(web, toWeb);
+  ctx.reply({ type: "link_matched", linkCode, peerPublicKey: pending.webKey, isInitiator: false, webClientCode: pending.webCode, deviceName: pending.deviceName });
+}
+
 /** Releases the socket's code: matched partners get `peer_left` (§7.2 departure notice). */
 export async function releaseCode(ctx: Pick<SocketContext, "env" | "holder" | "state" | "push">): Promise<void> {
   const code = ctx.state.code;
   if (!code) return;
   ctx.state.code = undefined;
   ctx.state.publicKey = undefined;
+  // A web client's pending link requests end: each mobile side gets link_timeout (§7.3.3).
+  const links = ctx.state.linkRequests ?? [];
+  ctx.state.linkRequests = [];
+  await Promise.all(
+    links.map(async (linkCode) => {
+      const mobile = await codeShard(ctx.env, linkCode).dropLinkFrom(code);
+      if (mobile) await ctx.push(mobile, { type: "link_timeout", linkCode });
+    }),
+  );
   const peers = await codeShard(ctx.env, code).release(ctx.holder);
   await Promise.all(
     peers.map(async (peer) => {

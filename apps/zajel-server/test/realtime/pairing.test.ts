@@ -196,3 +196,57 @@ describe("pair request timers (§7.2)", () => {
     expect(await b.ask({ type: "pair_response", targetCode: codeA, accepted: true })).toEqual({ type: "pair_error", error: "No pending request from this peer" });
   });
 });
+
+describe("device linking (§7.3.3)", () => {
+  it("links a web client to the mobile app's code, then forwards between them", async () => {
+    const mobile = await socketOn(0);
+    const web = await socketOn(3);
+    const [linkCode, webCode] = [randomCode(), randomCode()];
+    await mobile.ask({ type: "register", pairingCode: linkCode, publicKey: KEY_A });
+    await web.ask({ type: "register", pairingCode: webCode, publicKey: KEY_B });
+    web.send({ type: "link_request", linkCode, publicKey: "web-link-key" });
+    expect(await mobile.next()).toEqual({ type: "link_request", linkCode, publicKey: "web-link-key", deviceName: "Unknown Browser", expiresIn: 120_000 });
+    mobile.send({ type: "link_response", linkCode, accepted: true, deviceId: "phone-1" });
+    expect(await web.next()).toEqual({ type: "link_matched", linkCode, peerPublicKey: KEY_A, isInitiator: true, deviceId: "phone-1" });
+    expect(await mobile.next()).toEqual({
+      type: "link_matched",
+      linkCode,
+      peerPublicKey: "web-link-key",
+      isInitiator: false,
+      webClientCode: webCode,
+      deviceName: "Unknown Browser",
+    });
+    web.send({ type: "offer", target: linkCode, payload: { sdp: "x" } });
+    expect(await mobile.next()).toEqual({ type: "offer", from: webCode, payload: { sdp: "x" } });
+  });
+
+  it("rejects, times out when the web side leaves, and answers link errors", async () => {
+    const mobile = await socketOn(1);
+    const web = await socketOn(2);
+    const [linkCode, webCode] = [randomCode(), randomCode()];
+    await mobile.ask({ type: "register", pairingCode: linkCode, publicKey: KEY_A });
+    expect(await web.ask({ type: "link_request", linkCode, publicKey: "k" })).toEqual({ type: "error", message: "Not registered. Send register message first." });
+    await web.ask({ type: "register", pairingCode: webCode, publicKey: KEY_B });
+    const rows: [Frame, Frame][] = [
+      [{ type: "link_request", linkCode: "", publicKey: "k" }, { type: "error", message: "Missing required field: linkCode" }],
+      [{ type: "link_request", linkCode: "bad", publicKey: "k" }, { type: "error", message: "Invalid link code format" }],
+      [{ type: "link_request", linkCode, publicKey: "" }, { type: "error", message: "Missing required field: publicKey" }],
+      [{ type: "link_request", linkCode }, { type: "error", message: "Invalid message: link_request: publicKey must be a string" }],
+      [{ type: "link_request", linkCode: "ZZZZZ6", publicKey: "k" }, { type: "link_error", error: "Link request could not be processed" }],
+      [{ type: "link_response", linkCode, accepted: true }, { type: "error", message: "Cannot respond to link request for another device" }],
+      [{ type: "link_response", linkCode: "bad", accepted: true }, { type: "error", message: "Invalid link code format" }],
+      [{ type: "link_response", linkCode: webCode, accepted: true }, { type: "link_error", error: "No pending link request found" }],
+    ];
+    for (const [frame, answer] of rows) expect(await web.ask(frame), JSON.stringify(frame)).toEqual(answer);
+
+    web.send({ type: "link_request", linkCode, publicKey: "k", deviceName: "Firefox" });
+    expect(await mobile.next()).toMatchObject({ type: "link_request", deviceName: "Firefox" });
+    mobile.send({ type: "link_response", linkCode, accepted: false });
+    expect(await web.next()).toEqual({ type: "link_rejected", linkCode });
+
+    web.send({ type: "link_request", linkCode, publicKey: "k" });
+    await mobile.next();
+    web.ws.close(1000, "gone");
+    expect(await mobile.next()).toEqual({ type: "link_timeout", linkCode });
+  });
+});
