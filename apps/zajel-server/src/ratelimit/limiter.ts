@@ -1,17 +1,19 @@
 /**
  * Deployment-wide fixed-window counters (§3.5), sharded over slots by `<class>|<ip>`.
  *
- * A window starts with the first request counted in it and lasts 60 s. Counting happens in one
- * synchronous SQLite statement inside the owning shard, so concurrent requests never together
- * exceed a limit.
+ * A window starts with the first request counted in it and lasts 60 s. Counting is one
+ * synchronous step inside the owning shard, so concurrent requests never together exceed a limit.
+ * Counters live in memory, not SQLite: every request of every kind is counted, a durable write
+ * per request would cost more than the request, and a counter lost with an evicted shard only
+ * restarts that client's window early.
  */
-import { ShardedObject, migrate, parse, type TimerHandlers } from "durable-shards";
+import { ShardedObject, parse } from "durable-shards";
 import { z } from "zod";
 import type { Env } from "../env.js";
 
 export const WINDOW_MS = 60_000;
-const SWEEP = "sweep";
-const SWEEP_EVERY_MS = 5 * 60_000;
+/** Windows are pruned once this many calls have been counted since the last pruning. */
+const PRUNE_EVERY = 1024;
 
 /** The outcome of counting one request. */
 export interface RateDecision {
@@ -25,55 +27,30 @@ export interface RateDecision {
 const limitSchema = z.number().int().min(1).max(1_000_000);
 
 export class RateLimiter extends ShardedObject<Env> {
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    migrate(ctx.storage, "rate-limits", [
-      {
-        version: 1,
-        name: "windows",
-        up: `CREATE TABLE windows (key TEXT PRIMARY KEY, slot INTEGER NOT NULL, started_at INTEGER NOT NULL, count INTEGER NOT NULL);
-             CREATE INDEX windows_slot ON windows (slot)`,
-      },
-    ]);
-  }
-
-  protected override slotTables(): string[] {
-    return ["windows"];
-  }
-
-  protected override timerHandlers(): TimerHandlers {
-    return { [SWEEP]: () => this.sweep() };
-  }
+  private readonly windows = new Map<string, { start: number; count: number }>();
+  private sincePrune = 0;
 
   /** Counts one request for `key` against `limit` per window. */
-  async hit(key: string, limit: number): Promise<RateDecision> {
+  hit(key: string, limit: number): RateDecision {
     const max = parse(limitSchema, limit, "limit");
     const now = Date.now();
-    const row = this.ctx.storage.sql
-      .exec<{ started_at: number; count: number }>(
-        `INSERT INTO windows (key, slot, started_at, count) VALUES (?1, ?2, ?3, 1)
-         ON CONFLICT (key) DO UPDATE SET
-           started_at = CASE WHEN ?3 - started_at >= ?4 THEN ?3 ELSE started_at END,
-           count = CASE WHEN ?3 - started_at >= ?4 THEN 1 ELSE count + 1 END
-         RETURNING started_at, count`,
-        key,
-        this.slotOf(key),
-        now,
-        WINDOW_MS,
-      )
-      .one();
-    if (this.timers.dueAt(SWEEP) === undefined) await this.timers.after(SWEEP, SWEEP_EVERY_MS);
+    let window = this.windows.get(key);
+    if (!window || now - window.start >= WINDOW_MS) {
+      window = { start: now, count: 0 };
+      this.windows.set(key, window);
+    }
+    window.count++;
+    if (++this.sincePrune >= PRUNE_EVERY) this._prune(now);
     return {
-      allowed: row.count <= max,
+      allowed: window.count <= max,
       limit: max,
-      remaining: Math.max(0, max - row.count),
-      retryAfter: Math.max(1, Math.ceil((row.started_at + WINDOW_MS - now) / 1000)),
+      remaining: Math.max(0, max - window.count),
+      retryAfter: Math.max(1, Math.ceil((window.start + WINDOW_MS - now) / 1000)),
     };
   }
 
-  private async sweep(): Promise<void> {
-    this.ctx.storage.sql.exec("DELETE FROM windows WHERE started_at <= ?", Date.now() - WINDOW_MS);
-    const left = this.ctx.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM windows").one().n;
-    if (left > 0) await this.timers.after(SWEEP, SWEEP_EVERY_MS);
+  private _prune(now: number): void {
+    this.sincePrune = 0;
+    for (const [key, window] of this.windows) if (now - window.start >= WINDOW_MS) this.windows.delete(key);
   }
 }
