@@ -66,3 +66,22 @@ describe("registry cap (§4.2.4 step 9)", () => {
     expect((await register("ed25519:now-fits")).status).toBe(200);
   });
 });
+
+describe("unexpected failures (§3.2)", () => {
+  it("answer 500 Internal server error with the security headers, and lose nothing", async () => {
+    const serverId = "ed25519:fails-once";
+    await runInDurableObject(env.REGISTRY_INDEX.getByName("registry-index:all"), (_, state) => {
+      state.storage.sql.exec("DELETE FROM members WHERE server_id LIKE 'filler-%'");
+    });
+    const shard = await env.DIRECTORY.getByName("durable-shards-directory").resolve("servers", serverId);
+    await runInDurableObject(env.REGISTRY.getByName(`servers:${shard}`), (registry) => {
+      Object.assign(registry, { register: () => { throw new Error("disk on fire"); } });
+    });
+    const response = await register(serverId);
+    expect(response.status).toBe(500);
+    expect(await response.json()).toEqual({ error: "Internal server error" });
+    expect(response.headers.get("x-frame-options")).toBe("DENY");
+    await abortAllDurableObjects(); // the failing instance goes away
+    expect((await register(serverId)).status).toBe(200);
+  });
+});
