@@ -50,11 +50,18 @@ export class CodeRegistry extends ShardedObject<Env> {
         up: `CREATE TABLE link_pending (link_code TEXT PRIMARY KEY, slot INTEGER NOT NULL, web_code TEXT NOT NULL, web_key TEXT NOT NULL, device_name TEXT NOT NULL, created_at INTEGER NOT NULL);
              CREATE INDEX link_pending_slot ON link_pending (slot)`,
       },
+      {
+        version: 3,
+        name: "relays",
+        up: `CREATE TABLE relays (peer_id TEXT PRIMARY KEY, slot INTEGER NOT NULL, gateway TEXT NOT NULL, socket TEXT NOT NULL, public_key TEXT,
+               max_connections REAL NOT NULL, connected_count REAL NOT NULL, refreshed_at INTEGER NOT NULL);
+             CREATE INDEX relays_slot ON relays (slot)`,
+      },
     ]);
   }
 
   protected override slotTables(): string[] {
-    return ["codes", "pending", "matches", "link_pending"];
+    return ["codes", "pending", "matches", "link_pending", "relays"];
   }
 
   /** Timer names carry the request: `expiring|<target>|<requester>|<created_at>` (and `timeout|…`). */
@@ -69,10 +76,20 @@ export class CodeRegistry extends ShardedObject<Env> {
     return handlers;
   }
 
-  /** Takes `code` for `holder`; `collision` when another socket holds it. Re-claiming updates the key. */
+  /** Whether `name` is held, as a code or a relay peerId, by a socket other than `holder` (one namespace, §7.1.6). */
+  private _heldByOther(name: string, holder: Holder): boolean {
+    const rows = this.ctx.storage.sql
+      .exec<{ gateway: string; socket: string }>(
+        "SELECT gateway, socket FROM codes WHERE code = ?1 UNION ALL SELECT gateway, socket FROM relays WHERE peer_id = ?1",
+        name,
+      )
+      .toArray();
+    return rows.some((r) => r.gateway !== holder.gateway || r.socket !== holder.socket);
+  }
+
+  /** Takes `code` for `holder`; `collision` when another socket holds the name. Re-claiming updates the key. */
   claim(code: string, holder: Holder, publicKey: string): "ok" | "collision" {
-    const current = this.lookup(code);
-    if (current && (current.gateway !== holder.gateway || current.socket !== holder.socket)) return "collision";
+    if (this._heldByOther(code, holder)) return "collision";
     this.ctx.storage.sql.exec(
       "INSERT OR REPLACE INTO codes (code, slot, gateway, socket, public_key) VALUES (?, ?, ?, ?, ?)",
       code,
@@ -104,6 +121,52 @@ export class CodeRegistry extends ShardedObject<Env> {
     this.ctx.storage.sql.exec("DELETE FROM link_pending WHERE link_code = ?", code);
     this.ctx.storage.sql.exec("DELETE FROM codes WHERE code = ?", code);
     return peers;
+  }
+
+  /** Registers or refreshes relay `peerId` for `holder` (keeping its load); `collision` when held by another socket. */
+  registerRelay(peerId: string, holder: Holder, maxConnections: number, publicKey: string | null): "ok" | "collision" {
+    if (this._heldByOther(peerId, holder)) return "collision";
+    this.ctx.storage.sql.exec(
+      `INSERT INTO relays (peer_id, slot, gateway, socket, public_key, max_connections, connected_count, refreshed_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?)
+       ON CONFLICT (peer_id) DO UPDATE SET public_key = excluded.public_key, max_connections = excluded.max_connections, refreshed_at = excluded.refreshed_at`,
+      peerId,
+      this.slotOf(peerId),
+      holder.gateway,
+      holder.socket,
+      publicKey,
+      maxConnections,
+      Date.now(),
+    );
+    return "ok";
+  }
+
+  /** Refreshes relay `peerId` of `holder`, optionally with a new load; false when it is not that socket's relay. */
+  refreshRelay(peerId: string, holder: Holder, connectedCount?: number): boolean {
+    return (
+      this.ctx.storage.sql.exec(
+        "UPDATE relays SET refreshed_at = ?, connected_count = COALESCE(?, connected_count) WHERE peer_id = ? AND gateway = ? AND socket = ?",
+        Date.now(),
+        connectedCount ?? null,
+        peerId,
+        holder.gateway,
+        holder.socket,
+      ).rowsWritten > 0
+    );
+  }
+
+  /** Removes relay `peerId` if `holder` holds it. */
+  releaseRelay(peerId: string, holder: Holder): void {
+    this.ctx.storage.sql.exec("DELETE FROM relays WHERE peer_id = ? AND gateway = ? AND socket = ?", peerId, holder.gateway, holder.socket);
+  }
+
+  /** Shard-level: relays of this shard below half capacity, as list entries. */
+  availableRelays(): { peerId: string; publicKey: string | null; capacity: number }[] {
+    return this.ctx.storage.sql
+      .exec<{ peer_id: string; public_key: string | null; capacity: number }>(
+        "SELECT peer_id, public_key, connected_count / max_connections AS capacity FROM relays WHERE connected_count / max_connections < 0.5",
+      )
+      .toArray()
+      .map((r) => ({ peerId: r.peer_id, publicKey: r.public_key, capacity: r.capacity }));
   }
 
   /**

@@ -5,7 +5,7 @@
  * Served so far: greeting, frame checks, per-socket rate limit, `ping`, liveness, pairing and
  * `offer`/`answer`/`ice_candidate`/`call_*` forwarding between matched codes on any gateway, and
  * device linking. The other
- * message types of §7.4–7.8 are recognised but not served yet.
+ * message types of §7.5–7.8 are recognised but not served yet.
  */
 import { DurableObject } from "cloudflare:workers";
 import { Timers } from "durable-shards";
@@ -13,13 +13,44 @@ import type { Env } from "../env.js";
 import { FRAMES_PER_WINDOW, MAX_FRAME_BYTES, countInWindow, errorFrame, frameBytes, parseFrame, type RateWindow } from "./frames.js";
 import { toBase64Url } from "../crypto/encoding.js";
 import { greeting, serverIdentityKey } from "./identity.js";
-import { forward, linkRequest, linkResponse, pairRequest, pairResponse, register, releaseCode, type PairingState, type SocketContext } from "./pairing.js";
+import { getRelays, registerRelay, relayHeartbeat, releaseRelay, updateLoad, type RelayState } from "./relays.js";
+import {
+  forward,
+  linkRequest,
+  linkResponse,
+  pairRequest,
+  pairResponse,
+  register,
+  releaseCode,
+  requireFields,
+  type PairingState,
+  type SocketContext,
+} from "./pairing.js";
 
 type Handler = (ctx: SocketContext, frame: Record<string, unknown>) => Promise<void>;
 
 /** Served message types. */
+/** Required fields checked before the identity rule (steps 5 and 6 of §7.1.4). */
+const REQUIRED: Record<string, Record<string, "string" | "boolean">> = {
+  update_load: { peerId: "string" },
+  get_relays: { peerId: "string" },
+  heartbeat: { peerId: "string" },
+};
+
+/** Step 6: a frame other than `register` with a `peerId` key must carry the socket's identity. */
+function identityError(type: string, frame: Record<string, unknown>, state: SocketState): string | undefined {
+  if (type === "register" || !("peerId" in frame)) return undefined;
+  const identity = state.relay ?? state.code;
+  if (!identity) return "Not registered";
+  if (frame.peerId !== identity) return "peerId mismatch with registered identity";
+  return undefined;
+}
+
 const HANDLERS: Record<string, Handler> = {
-  register: (ctx, frame) => ("pairingCode" in frame ? register(ctx, frame) : Promise.resolve(ctx.reply({ type: "error", message: "Not supported by this server yet: register (relay)" }))),
+  register: (ctx, frame) => ("pairingCode" in frame ? register(ctx, frame) : registerRelay(ctx, frame)),
+  update_load: updateLoad,
+  get_relays: getRelays,
+  heartbeat: relayHeartbeat,
   pair_request: pairRequest,
   pair_response: (ctx, frame) => pairResponse(ctx, frame),
   pair_accept: (ctx, frame) => pairResponse(ctx, frame, true),
@@ -45,7 +76,7 @@ const PROTOCOL_TYPES = new Set([
 ]);
 
 /** What a socket carries across hibernation. */
-interface SocketState extends PairingState {
+interface SocketState extends PairingState, RelayState {
   /** The socket's tag, by which pushes find it. */
   id: string;
   ip: string;
@@ -57,6 +88,8 @@ interface SocketState extends PairingState {
 }
 
 export const IDLE_LIMIT_MS = 90_000;
+/** A relay registration not refreshed for this long closes its socket (§7.1.7). */
+export const RELAY_LIMIT_MS = 60_000;
 const LIVENESS = "liveness";
 const LIVENESS_EVERY_MS = 30_000;
 
@@ -117,10 +150,10 @@ export class Gateway extends DurableObject<Env> {
     }
     const allowed = countInWindow(state.frames, FRAMES_PER_WINDOW, now);
     const parsed = allowed ? parseFrame(message) : undefined;
-    if (parsed?.ok && (parsed.type === "ping" || parsed.type === "heartbeat") && !state.heartbeating) {
-      state.heartbeating = true;
-      if (this.timers.dueAt(LIVENESS) === undefined) await this.timers.after(LIVENESS, LIVENESS_EVERY_MS);
+    if (parsed?.ok && (parsed.type === "ping" || parsed.type === "heartbeat" || parsed.type === "register") && this.timers.dueAt(LIVENESS) === undefined) {
+      await this.timers.after(LIVENESS, LIVENESS_EVERY_MS);
     }
+    if (parsed?.ok && (parsed.type === "ping" || parsed.type === "heartbeat")) state.heartbeating = true;
     ws.serializeAttachment(state);
     if (!allowed) return ws.send(errorFrame("Rate limit exceeded. Please slow down."));
     if (!parsed!.ok) return ws.send(errorFrame(parsed!.error));
@@ -128,6 +161,11 @@ export class Gateway extends DurableObject<Env> {
     if (type === "ping") return ws.send(JSON.stringify({ type: "pong" }));
     const ctx = this.context(ws, state);
     try {
+      const required = REQUIRED[type];
+      const invalid = required && requireFields(type, frame, required);
+      if (invalid) return ws.send(errorFrame(invalid));
+      const wrongIdentity = identityError(type, frame, state);
+      if (wrongIdentity) return ws.send(errorFrame(wrongIdentity));
       const handler = HANDLERS[type];
       if (handler) await handler(ctx, frame);
       else if (PROTOCOL_TYPES.has(type)) ws.send(errorFrame(`Not supported by this server yet: ${type}`));
@@ -170,7 +208,11 @@ export class Gateway extends DurableObject<Env> {
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
     const state = ws.deserializeAttachment() as SocketState | null;
-    if (state) await releaseCode(this.context(ws, state));
+    if (state) {
+      const ctx = this.context(ws, state);
+      await releaseCode(ctx);
+      await releaseRelay(ctx);
+    }
     try {
       ws.close(code, reason);
     } catch {
@@ -188,9 +230,11 @@ export class Gateway extends DurableObject<Env> {
     let watched = 0;
     for (const ws of this.ctx.getWebSockets()) {
       const state = ws.deserializeAttachment() as SocketState | null;
-      if (!state?.heartbeating) continue;
-      if (now - state.lastFrameAt > IDLE_LIMIT_MS) ws.close(1000, "Heartbeat timeout");
-      else watched++;
+      if (!state) continue;
+      const idle = state.heartbeating && now - state.lastFrameAt > IDLE_LIMIT_MS;
+      const staleRelay = state.relay !== undefined && now - (state.relayRefreshedAt ?? 0) > RELAY_LIMIT_MS;
+      if (idle || staleRelay) ws.close(1000, "Heartbeat timeout");
+      else if (state.heartbeating || state.relay) watched++;
     }
     if (watched > 0) await this.timers.after(LIVENESS, LIVENESS_EVERY_MS);
   }
