@@ -7,7 +7,7 @@
  * `op` picks the work per call: `read` (a SQLite point read, `peek`), `write` (a SQLite upsert,
  * `bump`) or `noop` (`touch`, no storage: pure call overhead).
  */
-import { ShardDirectory, ShardRouter, ShardedObject, migrate } from "durable-shards";
+import { ShardDirectory, ShardRouter, ShardedObject, type KeyspaceSchema } from "durable-shards";
 
 interface Env {
   DIRECTORY: DurableObjectNamespace<ShardDirectory>;
@@ -20,15 +20,14 @@ const DIRECTORY = "durable-shards-directory";
 export class Directory extends ShardDirectory<Env> {}
 
 export class BenchShard extends ShardedObject<Env> {
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    migrate(ctx.storage, "bench", [
-      { version: 1, name: "counters", up: "CREATE TABLE counters (key TEXT PRIMARY KEY, slot INTEGER NOT NULL, n INTEGER NOT NULL)" },
-    ]);
-  }
-
-  protected override slotTables(): string[] {
-    return ["counters"];
+  protected override schema(): KeyspaceSchema {
+    return {
+      scope: "bench",
+      migrations: [
+        { version: 1, name: "counters", up: "CREATE TABLE counters (key TEXT PRIMARY KEY, slot INTEGER NOT NULL, n INTEGER NOT NULL)" },
+      ],
+      slotTables: ["counters"],
+    };
   }
 
   bump(key: string): number {

@@ -5,17 +5,7 @@
  */
 import { Hono } from "hono";
 import { z } from "zod";
-import {
-  ShardDirectory,
-  ShardRouter,
-  ShardedObject,
-  errorResponse,
-  invalidArgument,
-  migrate,
-  parse,
-  valuesOf,
-  type TimerHandlers,
-} from "../src/index.js";
+import { ShardDirectory, ShardRouter, ShardedObject, errorResponse, invalidArgument, parse, valuesOf, type TimerHandlers, type KeyspaceSchema } from "../src/index.js";
 
 /** Bindings of the example; `S` is the store class bound as `KV` (a subclass in tests). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the store's own env is irrelevant here
@@ -33,20 +23,19 @@ const bySchema = z.number().int().min(-1e9).max(1e9);
 
 /** The objects of the `kv` keyspace. Every row carries its slot, so moves copy rows by slot. */
 export class KvStore<Env = KvEnv> extends ShardedObject<Env> {
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    migrate(ctx.storage, "example/kv", [
-      {
-        version: 1,
-        name: "kv",
-        up: `CREATE TABLE kv (key TEXT PRIMARY KEY, slot INTEGER NOT NULL, value TEXT NOT NULL, expires_at INTEGER);
-             CREATE INDEX kv_slot ON kv (slot)`,
-      },
-    ]);
-  }
-
-  protected override slotTables(): string[] {
-    return ["kv"];
+  protected override schema(): KeyspaceSchema {
+    return {
+      scope: "example/kv",
+      migrations: [
+        {
+          version: 1,
+          name: "kv",
+          up: `CREATE TABLE kv (key TEXT PRIMARY KEY, slot INTEGER NOT NULL, value TEXT NOT NULL, expires_at INTEGER);
+               CREATE INDEX kv_slot ON kv (slot)`,
+        },
+      ],
+      slotTables: ["kv"],
+    };
   }
 
   protected override timerHandlers(): TimerHandlers {

@@ -11,7 +11,7 @@ export {
   type KeyspaceInfo,
   type RoutingInfo,
 } from "./directory.js";
-export { ShardedObject, type Ownership, type SlotData, type SlotTransfer } from "./sharded-object.js";
+export { ShardedObject, type KeyspaceSchema, type Ownership, type SlotData, type SlotTransfer } from "./sharded-object.js";
 export { ShardRouter, MapCache, defaultMapCache, type KeyClient, type ShardClient, type RouterOptions } from "./router.js";
 export { Timers, type TimerHandlers } from "./timers.js";
 export { migrate, type Migration } from "./migrations.js";

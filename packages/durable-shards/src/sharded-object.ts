@@ -42,6 +42,15 @@ export const transferSchema = z.strictObject({
 /** A directory instruction naming slots of one shard at one map version. */
 export type SlotTransfer = z.infer<typeof transferSchema>;
 
+/** A keyspace's own tables: their migrations, and which of them hold data by slot. */
+export interface KeyspaceSchema {
+  /** Migration history name, separate from the library's own. */
+  scope: string;
+  migrations: Migration[];
+  /** Tables with an integer `slot` column; moves copy, import and drop their rows by slot. */
+  slotTables?: string[];
+}
+
 /** Rows of slot tables, by table name; what a move carries from source to target. */
 export type SlotData = Record<string, Record<string, SqlStorageValue>[]>;
 
@@ -73,6 +82,8 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     migrate(ctx.storage, "durable-shards/shard", MIGRATIONS);
+    const schema = this.schema();
+    if (schema) migrate(ctx.storage, schema.scope, schema.migrations);
     this.timers = new Timers(ctx.storage);
     const row = ctx.storage.sql
       .exec<{ keyspace: string; shard: string; slot_count: number; version: number; ranges: string }>(
@@ -93,12 +104,20 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   // ---- hooks for subclasses -------------------------------------------------------------------
 
   /**
-   * Tables holding this keyspace's data. Each must have an integer `slot` column; the default
-   * export/import/delete hooks move their rows by slot. Override the hooks instead when data is
-   * not in such tables.
+   * The keyspace's tables, applied by the constructor (so subclasses need none). Warning: it runs
+   * before subclass fields are initialised; return a constant.
+   */
+  protected schema(): KeyspaceSchema | undefined {
+    return undefined;
+  }
+
+  /**
+   * Tables holding this keyspace's data (default: the schema's `slotTables`). Each must have an
+   * integer `slot` column; the default export/import/delete hooks move their rows by slot.
+   * Override the hooks instead when data is not in such tables.
    */
   protected slotTables(): string[] {
-    return [];
+    return this.schema()?.slotTables ?? [];
   }
 
   /** Rows of `ranges`, handed to the new owner during a move. */

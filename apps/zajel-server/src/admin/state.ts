@@ -4,7 +4,7 @@
  * this object, so a write is visible everywhere as soon as it returns.
  * One object (entity keyspace `admin`, key `config`); writes are serialized by it.
  */
-import { ShardedObject, migrate } from "durable-shards";
+import { ShardedObject, type KeyspaceSchema } from "durable-shards";
 import type { ReferenceRecord } from "../attestation/model.js";
 import type { Env } from "../env.js";
 import { DEFAULT_POLICY, type VersionPolicy } from "./policy.js";
@@ -17,20 +17,22 @@ export interface StoredTrustedKeys {
 }
 
 export class AdminState extends ShardedObject<Env> {
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    migrate(ctx.storage, "admin", [
-      {
-        version: 1,
-        name: "settings",
-        up: "CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL)",
-      },
-      {
-        version: 2,
-        name: "references",
-        up: "CREATE TABLE reference_binaries (version TEXT NOT NULL, platform TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (version, platform))",
-      },
-    ]);
+  protected override schema(): KeyspaceSchema {
+    return {
+      scope: "admin",
+      migrations: [
+        {
+          version: 1,
+          name: "settings",
+          up: "CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL)",
+        },
+        {
+          version: 2,
+          name: "references",
+          up: "CREATE TABLE reference_binaries (version TEXT NOT NULL, platform TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (version, platform))",
+        },
+      ],
+    };
   }
 
   /** The stored trusted keys (`[]` and `null` when nothing was stored). */

@@ -2,7 +2,7 @@
  * Challenges by nonce (keyspace `challenges`), so a verification finds its challenge in one hop
  * whatever `device_id` it names and can tell a wrong device from an unknown nonce.
  */
-import { ShardedObject, migrate, type TimerHandlers } from "durable-shards";
+import { ShardedObject, type TimerHandlers, type KeyspaceSchema } from "durable-shards";
 import type { Env } from "../env.js";
 import { router } from "../keyspaces.js";
 import { CHALLENGE_TTL_MS, type ChallengeRecord } from "./model.js";
@@ -16,20 +16,19 @@ export function challengeStore(env: Env, nonce: string) {
 export type InspectResult = { status: "missing" } | { status: "expired" } | { status: "mismatch" } | { status: "ok"; challenge: ChallengeRecord };
 
 export class ChallengeStore extends ShardedObject<Env> {
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    migrate(ctx.storage, "challenges", [
-      {
-        version: 1,
-        name: "challenges",
-        up: `CREATE TABLE challenges (nonce TEXT PRIMARY KEY, slot INTEGER NOT NULL, record TEXT NOT NULL, created_at INTEGER NOT NULL);
-             CREATE INDEX challenges_slot ON challenges (slot)`,
-      },
-    ]);
-  }
-
-  protected override slotTables(): string[] {
-    return ["challenges"];
+  protected override schema(): KeyspaceSchema {
+    return {
+      scope: "challenges",
+      migrations: [
+        {
+          version: 1,
+          name: "challenges",
+          up: `CREATE TABLE challenges (nonce TEXT PRIMARY KEY, slot INTEGER NOT NULL, record TEXT NOT NULL, created_at INTEGER NOT NULL);
+               CREATE INDEX challenges_slot ON challenges (slot)`,
+        },
+      ],
+      slotTables: ["challenges"],
+    };
   }
 
   protected override timerHandlers(): TimerHandlers {

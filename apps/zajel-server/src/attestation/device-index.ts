@@ -1,5 +1,5 @@
 /** Which devices exist, for the deployment-wide cap of 100,000 (§4.3.1); one object, atomic admission. */
-import { ShardedObject, migrate } from "durable-shards";
+import { ShardedObject, type KeyspaceSchema } from "durable-shards";
 import type { Env } from "../env.js";
 import { router } from "../keyspaces.js";
 import { MAX_DEVICES } from "./model.js";
@@ -9,9 +9,11 @@ export function deviceIndex(env: Env) {
 }
 
 export class DeviceIndex extends ShardedObject<Env> {
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    migrate(ctx.storage, "device-index", [{ version: 1, name: "members", up: "CREATE TABLE members (device_id TEXT PRIMARY KEY)" }]);
+  protected override schema(): KeyspaceSchema {
+    return {
+      scope: "device-index",
+      migrations: [{ version: 1, name: "members", up: "CREATE TABLE members (device_id TEXT PRIMARY KEY)" }],
+    };
   }
 
   /** Records the device unless 100,000 others exist; false when full. */

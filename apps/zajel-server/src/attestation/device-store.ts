@@ -3,7 +3,7 @@
  * (keyspace `devices`; §1.1 item 5: the partition comes from the whole id, not its first
  * characters). Devices not seen for 90 days are deleted by a daily timer.
  */
-import { ShardedObject, migrate, type TimerHandlers } from "durable-shards";
+import { ShardedObject, type TimerHandlers, type KeyspaceSchema } from "durable-shards";
 import { toHex } from "../crypto/encoding.js";
 import type { Env } from "../env.js";
 import { router } from "../keyspaces.js";
@@ -27,22 +27,21 @@ export type BeginChallengeResult =
   | { status: "ok"; platform: string; nonce: string };
 
 export class DeviceStore extends ShardedObject<Env> {
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    migrate(ctx.storage, "devices", [
-      {
-        version: 1,
-        name: "devices",
-        up: `CREATE TABLE devices (device_id TEXT PRIMARY KEY, slot INTEGER NOT NULL, record TEXT NOT NULL, last_seen INTEGER NOT NULL);
-             CREATE TABLE pending (device_id TEXT NOT NULL, slot INTEGER NOT NULL, nonce TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (device_id, nonce));
-             CREATE INDEX devices_slot ON devices (slot);
-             CREATE INDEX pending_slot ON pending (slot)`,
-      },
-    ]);
-  }
-
-  protected override slotTables(): string[] {
-    return ["devices", "pending"];
+  protected override schema(): KeyspaceSchema {
+    return {
+      scope: "devices",
+      migrations: [
+        {
+          version: 1,
+          name: "devices",
+          up: `CREATE TABLE devices (device_id TEXT PRIMARY KEY, slot INTEGER NOT NULL, record TEXT NOT NULL, last_seen INTEGER NOT NULL);
+               CREATE TABLE pending (device_id TEXT NOT NULL, slot INTEGER NOT NULL, nonce TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (device_id, nonce));
+               CREATE INDEX devices_slot ON devices (slot);
+               CREATE INDEX pending_slot ON pending (slot)`,
+        },
+      ],
+      slotTables: ["devices", "pending"],
+    };
   }
 
   protected override timerHandlers(): TimerHandlers {

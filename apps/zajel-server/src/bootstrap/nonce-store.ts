@@ -1,5 +1,5 @@
 /** Registration nonces, unique across the deployment for 5 minutes (keyspace `registration-nonces`). */
-import { ShardedObject, migrate, type TimerHandlers } from "durable-shards";
+import { ShardedObject, type TimerHandlers, type KeyspaceSchema } from "durable-shards";
 import type { Env } from "../env.js";
 import { router } from "../keyspaces.js";
 import { NONCE_TTL_MS } from "./replay.js";
@@ -11,20 +11,19 @@ export function nonceStore(env: Env, nonce: string) {
 }
 
 export class NonceStore extends ShardedObject<Env> {
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    migrate(ctx.storage, "nonces", [
-      {
-        version: 1,
-        name: "nonces",
-        up: `CREATE TABLE nonces (nonce TEXT PRIMARY KEY, slot INTEGER NOT NULL, expires_at INTEGER NOT NULL);
-             CREATE INDEX nonces_slot ON nonces (slot)`,
-      },
-    ]);
-  }
-
-  protected override slotTables(): string[] {
-    return ["nonces"];
+  protected override schema(): KeyspaceSchema {
+    return {
+      scope: "nonces",
+      migrations: [
+        {
+          version: 1,
+          name: "nonces",
+          up: `CREATE TABLE nonces (nonce TEXT PRIMARY KEY, slot INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+               CREATE INDEX nonces_slot ON nonces (slot)`,
+        },
+      ],
+      slotTables: ["nonces"],
+    };
   }
 
   protected override timerHandlers(): TimerHandlers {

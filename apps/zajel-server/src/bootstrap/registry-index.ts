@@ -4,7 +4,7 @@
  * synchronous statement and concurrent registrations never together exceed the cap. Heartbeats
  * do not touch it: an entry leaves the index only when its shard deletes it (expiry) or on DELETE.
  */
-import { ShardedObject, migrate } from "durable-shards";
+import { ShardedObject, type KeyspaceSchema } from "durable-shards";
 import type { Env } from "../env.js";
 import { router } from "../keyspaces.js";
 import { MAX_SERVERS } from "./entry.js";
@@ -14,11 +14,13 @@ export function registryIndex(env: Env) {
 }
 
 export class RegistryIndex extends ShardedObject<Env> {
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    migrate(ctx.storage, "registry-index", [
-      { version: 1, name: "members", up: "CREATE TABLE members (server_id TEXT PRIMARY KEY, registered_at INTEGER NOT NULL)" },
-    ]);
+  protected override schema(): KeyspaceSchema {
+    return {
+      scope: "registry-index",
+      migrations: [
+        { version: 1, name: "members", up: "CREATE TABLE members (server_id TEXT PRIMARY KEY, registered_at INTEGER NOT NULL)" },
+      ],
+    };
   }
 
   /** Records `serverId` at `registeredAt` unless the registry is full; false when full. */

@@ -4,7 +4,7 @@
  * that changes region is listed once. Entries expire 5 minutes after `lastSeen`; an alarm removes
  * them and tells the registry index.
  */
-import { ShardedObject, migrate, type TimerHandlers } from "durable-shards";
+import { ShardedObject, type TimerHandlers, type KeyspaceSchema } from "durable-shards";
 import type { Env } from "../env.js";
 import { router } from "../keyspaces.js";
 import { LIVE_MS, serializeEntry, type Metrics, type ServerEntry } from "./entry.js";
@@ -36,22 +36,21 @@ export function registryRouter(env: Env) {
 }
 
 export class ServerRegistry extends ShardedObject<Env> {
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    migrate(ctx.storage, "registry", [
-      {
-        version: 1,
-        name: "servers",
-        up: `CREATE TABLE servers (server_id TEXT PRIMARY KEY, slot INTEGER NOT NULL, entry TEXT NOT NULL, last_seen INTEGER NOT NULL, last_seq INTEGER);
-             CREATE TABLE heartbeat_nonces (server_id TEXT NOT NULL, slot INTEGER NOT NULL, nonce TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (server_id, nonce));
-             CREATE INDEX servers_slot ON servers (slot);
-             CREATE INDEX heartbeat_nonces_slot ON heartbeat_nonces (slot)`,
-      },
-    ]);
-  }
-
-  protected override slotTables(): string[] {
-    return ["servers", "heartbeat_nonces"];
+  protected override schema(): KeyspaceSchema {
+    return {
+      scope: "registry",
+      migrations: [
+        {
+          version: 1,
+          name: "servers",
+          up: `CREATE TABLE servers (server_id TEXT PRIMARY KEY, slot INTEGER NOT NULL, entry TEXT NOT NULL, last_seen INTEGER NOT NULL, last_seq INTEGER);
+               CREATE TABLE heartbeat_nonces (server_id TEXT NOT NULL, slot INTEGER NOT NULL, nonce TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (server_id, nonce));
+               CREATE INDEX servers_slot ON servers (slot);
+               CREATE INDEX heartbeat_nonces_slot ON heartbeat_nonces (slot)`,
+        },
+      ],
+      slotTables: ["servers", "heartbeat_nonces"],
+    };
   }
 
   protected override timerHandlers(): TimerHandlers {

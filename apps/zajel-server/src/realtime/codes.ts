@@ -3,7 +3,7 @@
  * socket), the pending pair requests to it, and the codes it is matched with. Two peers that pair
  * may sit on different gateways and their codes on different shards.
  */
-import { ShardedObject, migrate, type TimerHandlers } from "durable-shards";
+import { ShardedObject, type TimerHandlers, type KeyspaceSchema } from "durable-shards";
 import type { Env } from "../env.js";
 import { router } from "../keyspaces.js";
 
@@ -31,37 +31,36 @@ export async function deliver(env: Env, to: Holder, frame: string): Promise<void
 }
 
 export class CodeRegistry extends ShardedObject<Env> {
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    migrate(ctx.storage, "codes", [
-      {
-        version: 1,
-        name: "codes",
-        up: `CREATE TABLE codes (code TEXT PRIMARY KEY, slot INTEGER NOT NULL, gateway TEXT NOT NULL, socket TEXT NOT NULL, public_key TEXT NOT NULL);
-             CREATE TABLE pending (target TEXT NOT NULL, slot INTEGER NOT NULL, requester TEXT NOT NULL, requester_key TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (target, requester));
-             CREATE TABLE matches (code TEXT NOT NULL, slot INTEGER NOT NULL, peer TEXT NOT NULL, PRIMARY KEY (code, peer));
-             CREATE INDEX codes_slot ON codes (slot);
-             CREATE INDEX pending_slot ON pending (slot);
-             CREATE INDEX matches_slot ON matches (slot)`,
-      },
-      {
-        version: 2,
-        name: "link requests",
-        up: `CREATE TABLE link_pending (link_code TEXT PRIMARY KEY, slot INTEGER NOT NULL, web_code TEXT NOT NULL, web_key TEXT NOT NULL, device_name TEXT NOT NULL, created_at INTEGER NOT NULL);
-             CREATE INDEX link_pending_slot ON link_pending (slot)`,
-      },
-      {
-        version: 3,
-        name: "relays",
-        up: `CREATE TABLE relays (peer_id TEXT PRIMARY KEY, slot INTEGER NOT NULL, gateway TEXT NOT NULL, socket TEXT NOT NULL, public_key TEXT,
-               max_connections REAL NOT NULL, connected_count REAL NOT NULL, refreshed_at INTEGER NOT NULL);
-             CREATE INDEX relays_slot ON relays (slot)`,
-      },
-    ]);
-  }
-
-  protected override slotTables(): string[] {
-    return ["codes", "pending", "matches", "link_pending", "relays"];
+  protected override schema(): KeyspaceSchema {
+    return {
+      scope: "codes",
+      migrations: [
+        {
+          version: 1,
+          name: "codes",
+          up: `CREATE TABLE codes (code TEXT PRIMARY KEY, slot INTEGER NOT NULL, gateway TEXT NOT NULL, socket TEXT NOT NULL, public_key TEXT NOT NULL);
+               CREATE TABLE pending (target TEXT NOT NULL, slot INTEGER NOT NULL, requester TEXT NOT NULL, requester_key TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (target, requester));
+               CREATE TABLE matches (code TEXT NOT NULL, slot INTEGER NOT NULL, peer TEXT NOT NULL, PRIMARY KEY (code, peer));
+               CREATE INDEX codes_slot ON codes (slot);
+               CREATE INDEX pending_slot ON pending (slot);
+               CREATE INDEX matches_slot ON matches (slot)`,
+        },
+        {
+          version: 2,
+          name: "link requests",
+          up: `CREATE TABLE link_pending (link_code TEXT PRIMARY KEY, slot INTEGER NOT NULL, web_code TEXT NOT NULL, web_key TEXT NOT NULL, device_name TEXT NOT NULL, created_at INTEGER NOT NULL);
+               CREATE INDEX link_pending_slot ON link_pending (slot)`,
+        },
+        {
+          version: 3,
+          name: "relays",
+          up: `CREATE TABLE relays (peer_id TEXT PRIMARY KEY, slot INTEGER NOT NULL, gateway TEXT NOT NULL, socket TEXT NOT NULL, public_key TEXT,
+                 max_connections REAL NOT NULL, connected_count REAL NOT NULL, refreshed_at INTEGER NOT NULL);
+               CREATE INDEX relays_slot ON relays (slot)`,
+        },
+      ],
+      slotTables: ["codes", "pending", "matches", "link_pending", "relays"],
+    };
   }
 
   /** Timer names carry the request: `expiring|<target>|<requester>|<created_at>` (and `timeout|…`). */
