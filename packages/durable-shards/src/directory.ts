@@ -29,7 +29,7 @@ import {
   slotCountSchema,
   type ShardSpec,
 } from "./schema.js";
-import { ShardMap, type ShardInfo, type ShardMapSnapshot } from "./shard-map.js";
+import { ShardMap, countSlots, type ShardInfo, type ShardMapSnapshot } from "./shard-map.js";
 import type { ShardedObject, SlotData, SlotTransfer } from "./sharded-object.js";
 import { Timers } from "./timers.js";
 
@@ -278,7 +278,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
       keyspace,
       version: plan.map.version,
       movedSlots: plan.movedSlots,
-      moves: plan.moves.map((m) => ({ from: m.from, to: m.to, slots: m.ranges.reduce((n, [s, e]) => n + e - s, 0) })),
+      moves: plan.moves.map((m) => ({ from: m.from, to: m.to, slots: countSlots(m.ranges) })),
     };
   }
 
