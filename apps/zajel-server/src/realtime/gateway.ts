@@ -12,6 +12,7 @@ import { Timers } from "durable-shards";
 import type { Env } from "../env.js";
 import { FRAMES_PER_WINDOW, MAX_FRAME_BYTES, countInWindow, errorFrame, frameBytes, parseFrame, type RateWindow } from "./frames.js";
 import { toBase64Url } from "../crypto/encoding.js";
+import { deliver } from "./codes.js";
 import { greeting, serverIdentityKey } from "./identity.js";
 import { getRelays, registerRelay, relayHeartbeat, releaseRelay, updateLoad, type RelayState } from "./relays.js";
 import {
@@ -200,7 +201,7 @@ export class Gateway extends DurableObject<Env> {
       push: async (to, frame) => {
         const text = JSON.stringify(frame);
         if (to.gateway === name) this.deliver(to.socket, [text]);
-        else await this.env.GATEWAY.getByName(to.gateway).deliver(to.socket, [text]);
+        else await deliver(this.env, to, text);
       },
       serverId: async () => `ed25519:${toBase64Url((await serverIdentityKey(this.env)).publicKey)}`,
     };
