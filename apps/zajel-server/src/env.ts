@@ -9,7 +9,11 @@ import type { RegistryIndex } from "./bootstrap/registry-index.js";
 import type { ServerRegistry } from "./bootstrap/registry.js";
 import type { ServerListCache } from "./bootstrap/snapshot.js";
 import type { RateLimiter } from "./ratelimit/limiter.js";
+import type { ChannelRegistry } from "./realtime/channel-store.js";
+import type { ChunkStore } from "./realtime/chunk-store.js";
 import type { CodeRegistry } from "./realtime/codes.js";
+import type { ConnectionCounter } from "./realtime/connections.js";
+import type { RendezvousRegistry } from "./realtime/rendezvous-store.js";
 import type { Gateway } from "./realtime/gateway.js";
 
 export interface Env {
@@ -25,6 +29,10 @@ export interface Env {
   CHALLENGES: DurableObjectNamespace<ChallengeStore>;
   GATEWAY: DurableObjectNamespace<Gateway>;
   CODES: DurableObjectNamespace<CodeRegistry>;
+  RENDEZVOUS: DurableObjectNamespace<RendezvousRegistry>;
+  CHUNKS: DurableObjectNamespace<ChunkStore>;
+  CHANNELS: DurableObjectNamespace<ChannelRegistry>;
+  CONNECTIONS: DurableObjectNamespace<ConnectionCounter>;
   BOOTSTRAP_SIGNING_KEY?: string;
   ATTESTATION_SIGNING_KEY?: string;
   BUILD_TOKEN_VERIFY_KEY?: string;

@@ -12,7 +12,7 @@ import { attestation } from "./attestation/routes.js";
 import { bootstrap } from "./bootstrap/routes.js";
 import { info } from "./info.js";
 import { rateLimit } from "./ratelimit/middleware.js";
-import { pickGateway } from "./realtime/gateway.js";
+import { acceptUpgrade } from "./realtime/gateway.js";
 
 export { RateLimiter } from "./ratelimit/limiter.js";
 export { AdminState } from "./admin/state.js";
@@ -25,6 +25,10 @@ export { DeviceIndex } from "./attestation/device-index.js";
 export { ChallengeStore } from "./attestation/challenge-store.js";
 export { Gateway } from "./realtime/gateway.js";
 export { CodeRegistry } from "./realtime/codes.js";
+export { RendezvousRegistry } from "./realtime/rendezvous-store.js";
+export { ChunkStore } from "./realtime/chunk-store.js";
+export { ChannelRegistry } from "./realtime/channel-store.js";
+export { ConnectionCounter } from "./realtime/connections.js";
 
 /** The directory of this deployment's keyspaces. */
 export class Directory extends ShardDirectory<Env> {}
@@ -41,7 +45,7 @@ app.options("*", (c) => c.body(null, 200));
 app.use(async (c, next) => {
   const path = new URL(c.req.url).pathname;
   if (c.req.method === "GET" && c.req.header("Upgrade")?.toLowerCase() === "websocket" && !isHttpRoutePath(path)) {
-    return pickGateway(c.env).fetch(c.req.raw);
+    return acceptUpgrade(c.env, c.req.raw);
   }
   await next();
 });

@@ -13,7 +13,11 @@ import type { ServerRegistry } from "./bootstrap/registry.js";
 import type { ServerListCache } from "./bootstrap/snapshot.js";
 import type { Env } from "./env.js";
 import type { RateLimiter } from "./ratelimit/limiter.js";
+import type { ChannelRegistry } from "./realtime/channel-store.js";
+import type { ChunkStore } from "./realtime/chunk-store.js";
 import type { CodeRegistry } from "./realtime/codes.js";
+import type { ConnectionCounter } from "./realtime/connections.js";
+import type { RendezvousRegistry } from "./realtime/rendezvous-store.js";
 
 /** The object class serving each keyspace. */
 interface KeyspaceObjects {
@@ -27,6 +31,10 @@ interface KeyspaceObjects {
   "device-index": DeviceIndex;
   challenges: ChallengeStore;
   codes: CodeRegistry;
+  rendezvous: RendezvousRegistry;
+  chunks: ChunkStore;
+  channels: ChannelRegistry;
+  connections: ConnectionCounter;
 }
 
 export type KeyspaceName = keyof KeyspaceObjects;
@@ -48,6 +56,10 @@ export const KEYSPACES: Record<KeyspaceName, KeyspaceSpec> = {
   "device-index": { binding: "DEVICE_INDEX", placement: "entity" },
   challenges: { binding: "CHALLENGES", shards: 4 },
   codes: { binding: "CODES", shards: 8 },
+  rendezvous: { binding: "RENDEZVOUS", shards: 8 },
+  chunks: { binding: "CHUNKS", shards: 8 },
+  channels: { binding: "CHANNELS", shards: 8 },
+  connections: { binding: "CONNECTIONS", shards: 4 },
 };
 
 /** The router of `keyspace`. */

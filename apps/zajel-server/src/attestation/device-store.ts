@@ -24,7 +24,7 @@ export type BeginChallengeResult =
   | { status: "not-registered" }
   | { status: "web" }
   | { status: "too-many" }
-  | { status: "ok"; platform: string; nonce: string };
+  | { status: "ok"; platform: string; buildVersion: string; nonce: string };
 
 export class DeviceStore extends ShardedObject<Env> {
   protected override schema(): KeyspaceSchema {
@@ -103,7 +103,7 @@ export class DeviceStore extends ShardedObject<Env> {
       now + CHALLENGE_TTL_MS,
     );
     await this._armCleanup();
-    return { status: "ok", platform: device.platform, nonce };
+    return { status: "ok", platform: device.platform, buildVersion: device.build_version, nonce };
   }
 
   /** Frees a reserved challenge place (challenge consumed, or never issued). */

@@ -9,6 +9,7 @@ import type { Env } from "../env.js";
 import { requireSecret } from "../http/auth.js";
 import { readJsonObject } from "../http/body.js";
 import { HttpError, json } from "../http/errors.js";
+import { issueChallenge, verifyResponses } from "./flow.js";
 import { challengeStore } from "./challenge-store.js";
 import { deviceIndex } from "./device-index.js";
 import { deviceStore } from "./device-store.js";
@@ -91,33 +92,8 @@ attestation.post("/attest/challenge", async (c) => {
   const body = await readJsonObject(c.req.raw, 2048);
   const { device_id: deviceId, build_version: buildVersion } = body;
   if (!isString(deviceId) || !isString(buildVersion)) throw HttpError.of(400, "Missing required fields: device_id, build_version");
-  if (!isId(deviceId)) throw HttpError.of(400, "Invalid device_id format");
-  if (!isId(buildVersion)) throw HttpError.of(400, "Invalid build_version format");
-  const devices = deviceStore(c.env, deviceId);
-  const begun = await devices.beginChallenge();
-  if (begun.status === "not-registered") throw HttpError.of(404, "Device not registered");
-  if (begun.status === "web") throw HttpError.of(400, "Binary attestation not available for web platform. Use registration token.");
-  if (begun.status === "too-many") {
-    throw HttpError.of(429, "Too many pending challenges. Please complete or wait for existing challenges to expire.");
-  }
-  const reference = await adminState(c.env).reference(buildVersion, begun.platform);
-  if (!reference) {
-    await devices.forgetChallenge(begun.nonce);
-    throw HttpError.of(404, "No reference binary found for this version and platform");
-  }
-  const challenge: ChallengeRecord = {
-    nonce: begun.nonce,
-    device_id: deviceId,
-    build_version: buildVersion,
-    platform: begun.platform,
-    regions: selectRegions(reference.critical_regions),
-    created_at: Date.now(),
-  };
-  await challengeStore(c.env, begun.nonce).put(challenge);
-  return json({ nonce: challenge.nonce, regions: challenge.regions });
+  return json(await issueChallenge(c.env, deviceId, buildVersion));
 });
-
-const responseSchema = z.object({ region_index: z.number().int().min(0), hmac: z.string().regex(HMAC) });
 
 attestation.post("/attest/verify", async (c) => {
   const body = await readJsonObject(c.req.raw, 16_384);
@@ -125,47 +101,5 @@ attestation.post("/attest/verify", async (c) => {
   if (!isString(deviceId) || !isString(nonce) || !Array.isArray(responses)) {
     throw HttpError.of(400, "Missing required fields: device_id, nonce, responses (array)");
   }
-  if (!isId(deviceId)) throw HttpError.of(400, "Invalid device_id format");
-  if (!NONCE.test(nonce)) throw HttpError.of(403, "Invalid or expired nonce");
-  const challenges = challengeStore(c.env, nonce);
-  const found = await challenges.inspect(deviceId);
-  if (found.status === "missing") throw HttpError.of(403, "Invalid or expired nonce");
-  if (found.status === "expired") throw HttpError.of(403, "Challenge expired");
-  if (found.status === "mismatch") throw HttpError.of(403, "Device ID mismatch");
-  const { challenge } = found;
-  if (responses.length !== challenge.regions.length) return json({ valid: false, error: "Wrong number of responses" });
-  const seen = new Set<number>();
-  for (const response of responses) {
-    const parsed = responseSchema.safeParse(response);
-    if (!parsed.success || parsed.data.region_index >= challenge.regions.length || seen.has(parsed.data.region_index)) {
-      return json({ valid: false, error: "Verification failed" });
-    }
-    seen.add(parsed.data.region_index);
-  }
-  if (!(await challenges.consume())) throw HttpError.of(403, "Invalid or expired nonce");
-  await deviceStore(c.env, deviceId).forgetChallenge(nonce);
-
-  const reference = await adminState(c.env).reference(challenge.build_version, challenge.platform);
-  if (!reference) return json({ valid: false, error: "Reference binary no longer available" });
-  const checks = (responses as { region_index: number; hmac: string }[]).map((r) => {
-    const asked = challenge.regions[r.region_index]!;
-    const region = reference.critical_regions.find((x) => x.offset === asked.offset && x.length === asked.length);
-    return { response: r, bytes: region?.data_hex === undefined ? undefined : fromHex(region.data_hex) };
-  });
-  if (checks.some((check) => check.bytes === undefined)) return json({ valid: false, error: "Verification failed" });
-  const key = fromHex(nonce)!;
-  for (const check of checks) {
-    if (!constantTimeEqual(await hmacSha256Hex(key, check.bytes!), check.response.hmac)) return json({ valid: false, error: "HMAC mismatch" });
-  }
-  const signing = await sessionKey(c.env);
-  if (!signing) return json({ valid: true, error: "Session token signing not configured" });
-  const now = Date.now();
-  const token = await sessionToken(signing, {
-    device_id: deviceId,
-    build_version: challenge.build_version,
-    platform: challenge.platform,
-    issued_at: now,
-    expires_at: now + VERIFIED_TOKEN_MS,
-  });
-  return json({ valid: true, session_token: token });
+  return json(await verifyResponses(c.env, deviceId, nonce, responses));
 });

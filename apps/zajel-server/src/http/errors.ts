@@ -15,11 +15,14 @@ export function jsonError(status: number, error: string, extra?: Record<string, 
 
 /** Thrown by handlers to answer with an error; the app turns it into its response. */
 export class HttpError extends Error {
-  constructor(readonly response: Response) {
-    super(`HTTP ${response.status}`);
+  constructor(
+    readonly response: Response,
+    detail?: string,
+  ) {
+    super(detail === undefined ? `HTTP ${response.status}` : `HTTP ${response.status}: ${detail}`);
   }
 
   static of(status: number, error: string, extra?: Record<string, unknown>, headers?: HeadersInit): HttpError {
-    return new HttpError(jsonError(status, error, extra, headers));
+    return new HttpError(jsonError(status, error, extra, headers), error);
   }
 }

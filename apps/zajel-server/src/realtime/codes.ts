@@ -6,12 +6,8 @@
 import { ShardedObject, type TimerHandlers, type KeyspaceSchema } from "durable-shards";
 import type { Env } from "../env.js";
 import { router } from "../keyspaces.js";
+import { deliver, type Holder } from "./push.js";
 
-/** Where a code's socket lives. */
-export interface Holder {
-  gateway: string;
-  socket: string;
-}
 
 export interface CodeRecord extends Holder {
   publicKey: string;
@@ -23,11 +19,6 @@ export const MAX_PENDING_PER_TARGET = 10;
 
 export function codeShard(env: Env, code: string) {
   return router(env, "codes").get(code);
-}
-
-/** Sends a frame to a socket on whichever gateway holds it. */
-export async function deliver(env: Env, to: Holder, frame: string): Promise<void> {
-  await env.GATEWAY.getByName(to.gateway).deliver(to.socket, [frame]);
 }
 
 export class CodeRegistry extends ShardedObject<Env> {
@@ -106,6 +97,17 @@ export class CodeRegistry extends ShardedObject<Env> {
       .exec<{ gateway: string; socket: string; public_key: string }>("SELECT gateway, socket, public_key FROM codes WHERE code = ?", code)
       .toArray()[0];
     return row ? { gateway: row.gateway, socket: row.socket, publicKey: row.public_key } : null;
+  }
+
+  /** The socket holding `name` as a pairing code or relay peerId (one namespace, §7.1.6), or null. */
+  holderOf(name: string): Holder | null {
+    const row = this.ctx.storage.sql
+      .exec<{ gateway: string; socket: string }>(
+        "SELECT gateway, socket FROM relays WHERE peer_id = ?1 UNION ALL SELECT gateway, socket FROM codes WHERE code = ?1 LIMIT 1",
+        name,
+      )
+      .toArray()[0];
+    return row ? { gateway: row.gateway, socket: row.socket } : null;
   }
 
   /**

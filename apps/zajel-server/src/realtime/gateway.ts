@@ -1,92 +1,24 @@
 /**
  * A gateway: holds client WebSockets with the Hibernation API (per-socket state in attachments,
- * so hibernation and eviction lose nothing) and runs the per-frame steps of §7.1.4.
- *
- * Served so far: greeting, frame checks, per-socket rate limit, `ping`, liveness, pairing and
- * `offer`/`answer`/`ice_candidate`/`call_*` forwarding between matched codes on any gateway, and
- * device linking. The other
- * message types of §7.5–7.8 are recognised but not served yet.
+ * so hibernation and eviction lose nothing), runs the per-frame steps of §7.1.4, and delivers
+ * pushes from any gateway or state shard to its sockets.
  */
 import { DurableObject } from "cloudflare:workers";
 import { Timers } from "durable-shards";
-import type { Env } from "../env.js";
-import { FRAMES_PER_WINDOW, MAX_FRAME_BYTES, countInWindow, errorFrame, frameBytes, parseFrame, type RateWindow } from "./frames.js";
 import { toBase64Url } from "../crypto/encoding.js";
-import { deliver } from "./codes.js";
+import type { Env } from "../env.js";
+import { createLogger, type Logger } from "../logger.js";
+import { releaseChannels } from "./channels.js";
+import { releaseChunks } from "./chunks.js";
+import { MAX_PER_IP, connectionCounter, gatewayShare, maxConnections, refuseSocket } from "./connections.js";
+import { FRAMES_PER_WINDOW, MAX_FRAME_BYTES, countInWindow, errorFrame, frameBytes, parseFrame } from "./frames.js";
+import { dispatch } from "./handlers.js";
 import { greeting, serverIdentityKey } from "./identity.js";
-import { getRelays, registerRelay, relayHeartbeat, releaseRelay, updateLoad, type RelayState } from "./relays.js";
-import {
-  forward,
-  linkRequest,
-  linkResponse,
-  pairRequest,
-  pairResponse,
-  register,
-  releaseCode,
-  requireFields,
-  type PairingState,
-  type SocketContext,
-} from "./pairing.js";
-
-type Handler = (ctx: SocketContext, frame: Record<string, unknown>) => Promise<void>;
-
-/** Served message types. */
-/** Required fields checked before the identity rule (steps 5 and 6 of §7.1.4). */
-const REQUIRED: Record<string, Record<string, "string" | "boolean">> = {
-  update_load: { peerId: "string" },
-  get_relays: { peerId: "string" },
-  heartbeat: { peerId: "string" },
-};
-
-/** Step 6: a frame other than `register` with a `peerId` key must carry the socket's identity. */
-function identityError(type: string, frame: Record<string, unknown>, state: SocketState): string | undefined {
-  if (type === "register" || !("peerId" in frame)) return undefined;
-  const identity = state.relay ?? state.code;
-  if (!identity) return "Not registered";
-  if (frame.peerId !== identity) return "peerId mismatch with registered identity";
-  return undefined;
-}
-
-const HANDLERS: Record<string, Handler> = {
-  register: (ctx, frame) => ("pairingCode" in frame ? register(ctx, frame) : registerRelay(ctx, frame)),
-  update_load: updateLoad,
-  get_relays: getRelays,
-  heartbeat: relayHeartbeat,
-  pair_request: pairRequest,
-  pair_response: (ctx, frame) => pairResponse(ctx, frame),
-  pair_accept: (ctx, frame) => pairResponse(ctx, frame, true),
-  pair_reject: (ctx, frame) => pairResponse(ctx, frame, false),
-  offer: forward,
-  answer: forward,
-  ice_candidate: forward,
-  call_offer: forward,
-  call_answer: forward,
-  call_ice: forward,
-  call_reject: forward,
-  call_hangup: forward,
-  link_request: linkRequest,
-  link_response: linkResponse,
-};
-
-/** Client message types of §7.2–7.8 that later slices serve. */
-const PROTOCOL_TYPES = new Set([
-  "register", "pair_request", "pair_response", "pair_accept", "pair_reject", "offer", "answer", "ice_candidate", "call_offer",
-  "call_answer", "call_ice", "call_reject", "call_hangup", "link_request", "link_response", "update_load", "get_relays", "heartbeat",
-  "register_rendezvous", "chunk_announce", "chunk_request", "chunk_push", "channel-owner-register", "channel-subscribe",
-  "upstream-message", "stream-start", "stream-frame", "stream-end", "attest_request", "attest_response",
-]);
-
-/** What a socket carries across hibernation. */
-interface SocketState extends PairingState, RelayState {
-  /** The socket's tag, by which pushes find it. */
-  id: string;
-  ip: string;
-  connectedAt: number;
-  frames: RateWindow;
-  lastFrameAt: number;
-  /** Sent at least one `ping` or `heartbeat`: subject to the 90 s idle rule. */
-  heartbeating: boolean;
-}
+import { releaseCode } from "./pairing.js";
+import { Outbox, rpcSender, type GatewayBatch } from "./push.js";
+import { releaseRelay } from "./relays.js";
+import { releaseRendezvous } from "./rendezvous.js";
+import type { SocketContext, SocketState } from "./socket.js";
 
 export const IDLE_LIMIT_MS = 90_000;
 /** A relay registration not refreshed for this long closes its socket (§7.1.7). */
@@ -94,32 +26,64 @@ export const RELAY_LIMIT_MS = 60_000;
 const LIVENESS = "liveness";
 const LIVENESS_EVERY_MS = 30_000;
 
+/** Number of gateway objects sockets are spread over. */
+export const GATEWAYS = 4;
+
+/** Set by the Worker on the upgrade it forwards: this gateway's share of the capacity. */
+const SHARE_HEADER = "X-Zajel-Gateway-Share";
+/** Set by the Worker: whether chunk messages of this socket need attestation. */
+const ATTESTATION_HEADER = "X-Zajel-Require-Attestation";
+/** Answered (status 503) by a gateway at its share, so the Worker offers the socket to the next. */
+const FULL_HEADER = "X-Zajel-Gateway-Full";
+
 export class Gateway extends DurableObject<Env> {
   private readonly timers: Timers;
+  private readonly log: Logger;
   private readonly queues = new Map<string, Promise<void>>();
+  /** Sockets between the capacity check and their acceptance. */
+  private admitting = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.timers = new Timers(ctx.storage);
+    this.log = createLogger(env, "gateway");
   }
 
-  /** Accepts an upgrade forwarded by the Worker and greets the client. */
+  /** Accepts an upgrade forwarded by the Worker, after the capacity and per-IP checks, and greets the client. */
   override async fetch(request: Request): Promise<Response> {
-    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+    const share = Number(request.headers.get(SHARE_HEADER) ?? Number.POSITIVE_INFINITY);
+    if (this.ctx.getWebSockets().length + this.admitting >= share) return new Response(null, { status: 503, headers: { [FULL_HEADER]: "1" } });
     const id = crypto.randomUUID();
+    const ip = request.headers.get("CF-Connecting-IP") || "unknown";
+    const holder = { gateway: this.ctx.id.name!, socket: id };
+    this.admitting++;
+    let admitted: boolean;
+    try {
+      admitted = await connectionCounter(this.env, ip).admit(holder, MAX_PER_IP);
+    } finally {
+      this.admitting--;
+    }
+    if (!admitted) {
+      this.log.info("connection refused: per-IP cap", { ip });
+      return refuseSocket(1013, "Too many connections from this IP");
+    }
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server, [id]);
     const now = Date.now();
     const state: SocketState = {
       id,
-      pairRequests: { start: now, count: 0 },
-      ip: request.headers.get("CF-Connecting-IP") || "unknown",
+      ip,
       connectedAt: now,
       frames: { start: now, count: 0 },
       lastFrameAt: now,
       heartbeating: false,
+      pairRequests: { start: now, count: 0 },
+      upstream: { start: now, count: 0 },
+      requireAttestation: request.headers.get(ATTESTATION_HEADER) === "true",
     };
     server.serializeAttachment(state);
     for (const frame of await greeting(this.env, request.url)) server.send(frame);
+    this.log.debug("socket open", { socket: id });
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -141,6 +105,8 @@ export class Gateway extends DurableObject<Env> {
   }
 
   private async process(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    // Frames queued behind one that closed the socket (1009, 4001) are not processed.
+    if (ws.readyState !== WebSocket.OPEN) return;
     const state = ws.deserializeAttachment() as SocketState;
     const now = Date.now();
     state.lastFrameAt = now;
@@ -151,74 +117,102 @@ export class Gateway extends DurableObject<Env> {
     }
     const allowed = countInWindow(state.frames, FRAMES_PER_WINDOW, now);
     const parsed = allowed ? parseFrame(message) : undefined;
-    if (parsed?.ok && (parsed.type === "ping" || parsed.type === "heartbeat" || parsed.type === "register") && this.timers.dueAt(LIVENESS) === undefined) {
+    const type = parsed?.ok ? parsed.type : undefined;
+    if ((type === "ping" || type === "heartbeat" || type === "register") && this.timers.dueAt(LIVENESS) === undefined) {
       await this.timers.after(LIVENESS, LIVENESS_EVERY_MS);
     }
-    if (parsed?.ok && (parsed.type === "ping" || parsed.type === "heartbeat")) state.heartbeating = true;
+    if (type === "ping" || type === "heartbeat") state.heartbeating = true;
     ws.serializeAttachment(state);
     if (!allowed) return ws.send(errorFrame("Rate limit exceeded. Please slow down."));
     if (!parsed!.ok) return ws.send(errorFrame(parsed!.error));
-    const { type, frame } = parsed!;
     if (type === "ping") return ws.send(JSON.stringify({ type: "pong" }));
-    const ctx = this.context(ws, state);
+    const route = dispatch(parsed!.type, parsed!.frame, state);
+    if ("error" in route) return ws.send(errorFrame(route.error));
     try {
-      const required = REQUIRED[type];
-      const invalid = required && requireFields(type, frame, required);
-      if (invalid) return ws.send(errorFrame(invalid));
-      const wrongIdentity = identityError(type, frame, state);
-      if (wrongIdentity) return ws.send(errorFrame(wrongIdentity));
-      const handler = HANDLERS[type];
-      if (handler) await handler(ctx, frame);
-      else if (PROTOCOL_TYPES.has(type)) ws.send(errorFrame(`Not supported by this server yet: ${type}`));
-      else ws.send(errorFrame(`Unknown message type: ${type}`));
+      await route.handler(this.context(ws, state), parsed!.frame);
     } catch (error) {
-      console.error("gateway: handler failed", type, error);
-      ws.send(errorFrame("Internal server error"));
+      this.log.error("handler failed", { type, error: String(error) });
+      if (ws.readyState === WebSocket.OPEN) ws.send(errorFrame("Internal server error"));
     } finally {
       ws.serializeAttachment(state);
     }
   }
 
-  /** Delivers frames pushed from any gateway to the socket tagged `socket`; false when it is gone. */
-  deliver(socket: string, frames: string[]): boolean {
-    const [ws] = this.ctx.getWebSockets(socket);
-    if (!ws) return false;
-    try {
-      for (const frame of frames) ws.send(frame);
-      return true;
-    } catch {
-      return false;
+  /** Delivers frames pushed from anywhere to sockets of this gateway; returns how many sockets were reached. */
+  deliverBatch(batch: GatewayBatch): number {
+    let reached = 0;
+    for (const [socket, frames] of batch) {
+      const [ws] = this.ctx.getWebSockets(socket);
+      if (!ws) continue;
+      try {
+        for (const frame of frames) ws.send(frame);
+        reached++;
+      } catch {
+        // A dead transport is cleaned up by its close event.
+      }
     }
+    return reached;
+  }
+
+  /** Whether the socket tagged `socket` is open here. */
+  isOpen(socket: string): boolean {
+    return this.ctx.getWebSockets(socket).length > 0;
+  }
+
+  /** The tags among `sockets` that are open here. */
+  openSockets(sockets: string[]): string[] {
+    return sockets.filter((socket) => this.isOpen(socket));
   }
 
   private context(ws: WebSocket, state: SocketState): SocketContext {
     const name = this.ctx.id.name!;
+    const remote = rpcSender(this.env);
+    // Pushes to this gateway's own sockets skip the RPC.
+    const send = async (gateway: string, batch: GatewayBatch) => (gateway === name ? this.deliverBatch(batch) : remote(gateway, batch));
     return {
       env: this.env,
       holder: { gateway: name, socket: state.id },
       state,
-      reply: (frame) => ws.send(JSON.stringify(frame)),
-      push: async (to, frame) => {
-        const text = JSON.stringify(frame);
-        if (to.gateway === name) this.deliver(to.socket, [text]);
-        else await deliver(this.env, to, text);
+      log: this.log,
+      reply: (frame) => {
+        if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
       },
+      push: async (to, frame) => void (await new Outbox(send).add(to, frame).flush()),
+      outbox: () => new Outbox(send),
       serverId: async () => `ed25519:${toBase64Url((await serverIdentityKey(this.env)).publicKey)}`,
+      close: (code, reason) => ws.close(code, reason),
     };
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    const state = ws.deserializeAttachment() as SocketState | null;
-    if (state) {
-      const ctx = this.context(ws, state);
-      await releaseCode(ctx);
-      await releaseRelay(ctx);
-    }
+    await this.cleanup(ws);
     try {
       ws.close(code, reason);
     } catch {
       // already closed
     }
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    await this.cleanup(ws);
+  }
+
+  /** On close, in the order of §7.1.7: attestation, channels, code, relay (with its rendezvous entries), chunks; then the per-IP count. */
+  private async cleanup(ws: WebSocket): Promise<void> {
+    const state = ws.deserializeAttachment() as SocketState | null;
+    if (!state || state.closed) return;
+    state.closed = true;
+    ws.serializeAttachment(state);
+    const ctx = this.context(ws, state);
+    state.attestDevice = undefined;
+    state.attestedUntil = undefined;
+    await releaseChannels(ctx);
+    await releaseCode(ctx);
+    if (state.relay) await releaseRendezvous(ctx, state.relay);
+    await releaseRelay(ctx);
+    await releaseChunks(ctx);
+    await connectionCounter(this.env, state.ip).release(ctx.holder);
+    this.log.debug("socket closed", { socket: state.id });
   }
 
   /**
@@ -241,11 +235,21 @@ export class Gateway extends DurableObject<Env> {
   }
 }
 
-/** Number of gateway objects sockets are spread over. */
-export const GATEWAYS = 4;
-
-/** The gateway for a new socket: spread evenly and at random. */
-export function pickGateway(env: Env): DurableObjectStub<Gateway> {
-  const index = crypto.getRandomValues(new Uint32Array(1))[0]! % GATEWAYS;
-  return env.GATEWAY.getByName(`gateway:${index}`);
+/**
+ * Hands an upgrade to a gateway (§7.1.1): a random one first, then the others in turn while they
+ * are at their share of `WS_MAX_CONNECTIONS`; when all are, the socket is closed with 1013.
+ */
+export async function acceptUpgrade(env: Env, request: Request): Promise<Response> {
+  const max = maxConnections(env);
+  const first = crypto.getRandomValues(new Uint32Array(1))[0]! % GATEWAYS;
+  for (let i = 0; i < GATEWAYS; i++) {
+    const index = (first + i) % GATEWAYS;
+    const headers = new Headers(request.headers);
+    // Set here, never taken from the client.
+    headers.set(SHARE_HEADER, String(gatewayShare(max, index, GATEWAYS)));
+    headers.set(ATTESTATION_HEADER, String(env.REQUIRE_WS_ATTESTATION === "true"));
+    const response = await env.GATEWAY.getByName(`gateway:${index}`).fetch(new Request(request, { headers }));
+    if (!response.headers.has(FULL_HEADER)) return response;
+  }
+  return refuseSocket(1013, "Server at capacity");
 }

@@ -1,41 +1,15 @@
 /** Pairing (§7.2) and forwarding between matched codes (§7.3.1–7.3.2 `offer`/`answer`/`ice_candidate`). */
 import { z } from "zod";
 import { fromBase64 } from "../crypto/encoding.js";
-import type { Env } from "../env.js";
-import { codeShard, type CodeRecord, type Holder } from "./codes.js";
-import { countInWindow, type RateWindow } from "./frames.js";
+import { codeShard, type CodeRecord } from "./codes.js";
+import { countInWindow } from "./frames.js";
+import { requireFields, type SocketContext } from "./socket.js";
 
 export const CODE = /^[ABCDEFGHJKLMNPQRSTUVWXYZ23456789]{6}$/;
 const PUBLIC_KEY = /^[A-Za-z0-9+/]+=*$/;
 const PAIR_REQUESTS_PER_WINDOW = 10;
 
-/** The pairing state a socket carries in its attachment. */
-export interface PairingState {
-  code?: string;
-  publicKey?: string;
-  pairRequests: RateWindow;
-  /** Link codes this (web) socket asked to link with, to clean up when it leaves. */
-  linkRequests?: string[];
-}
-
-/** What a handler can do: answer its socket, and push frames to any socket of the deployment. */
-export interface SocketContext {
-  env: Env;
-  holder: Holder;
-  state: PairingState;
-  reply(frame: unknown): void;
-  push(to: Holder, frame: unknown): Promise<void>;
-  serverId(): Promise<string>;
-}
-
-/** Step 5 of §7.1.4: a required field of the wrong type. */
-export function requireFields(type: string, frame: Record<string, unknown>, fields: Record<string, "string" | "boolean">): string | undefined {
-  for (const [field, kind] of Object.entries(fields)) {
-    if (!(kind === "string" ? z.string() : z.boolean()).safeParse(frame[field]).success) return `Invalid message: ${type}: ${field} must be a ${kind}`;
-  }
-  return undefined;
-}
-
+const MAX_LINK_REQUESTS = 100;
 const NOT_REGISTERED = "Not registered. Send register message first.";
 
 export async function register(ctx: SocketContext, frame: Record<string, unknown>): Promise<void> {
@@ -162,7 +136,8 @@ export async function linkRequest(ctx: SocketContext, frame: Record<string, unkn
   const deviceName = typeof frame.deviceName === "string" && frame.deviceName !== "" ? frame.deviceName : "Unknown Browser";
   const mobile = linkCode === code ? null : await codeShard(ctx.env, linkCode).requestLink({ code, publicKey, deviceName });
   if (!mobile) return ctx.reply({ type: "link_error", error: "Link request could not be processed" });
-  ctx.state.linkRequests = [...new Set([...(ctx.state.linkRequests ?? []), linkCode])];
+  // The most recent link codes only: the list lives in the socket's 16 KiB attachment.
+  ctx.state.linkRequests = [...new Set([...(ctx.state.linkRequests ?? []), linkCode])].slice(-MAX_LINK_REQUESTS);
   await ctx.push(mobile, { type: "link_request", linkCode, publicKey, deviceName, expiresIn: 120_000 });
 }
 
@@ -188,7 +163,7 @@ export async function linkResponse(ctx: SocketContext, frame: Record<string, unk
 }
 
 /** Releases the socket's code: matched partners get `peer_left` (§7.2 departure notice). */
-export async function releaseCode(ctx: Pick<SocketContext, "env" | "holder" | "state" | "push">): Promise<void> {
+export async function releaseCode(ctx: SocketContext): Promise<void> {
   const code = ctx.state.code;
   if (!code) return;
   ctx.state.code = undefined;

@@ -3,18 +3,12 @@ import { z } from "zod";
 import { randomInt } from "../attestation/regions.js";
 import { router } from "../keyspaces.js";
 import { codeShard } from "./codes.js";
-import { requireFields, type SocketContext } from "./pairing.js";
+import { requireFields, type SocketContext } from "./socket.js";
 
 const PEER_ID = /^[A-Za-z0-9_-]{1,128}$/;
 const maxConnectionsSchema = z.coerce.number().finite().min(1).max(1000);
 const connectedCountSchema = z.number().finite().min(0).max(10_000);
 
-export interface RelayState {
-  relay?: string;
-  relayRefreshedAt?: number;
-}
-
-type RelayContext = SocketContext & { state: SocketContext["state"] & RelayState };
 
 /** Relays below half capacity anywhere in the deployment, except `self`, shuffled, at most `count`. */
 async function relayList(ctx: SocketContext, self: string | undefined, count: number) {
@@ -27,7 +21,7 @@ async function relayList(ctx: SocketContext, self: string | undefined, count: nu
   return relays.slice(0, count);
 }
 
-export async function registerRelay(ctx: RelayContext, frame: Record<string, unknown>): Promise<void> {
+export async function registerRelay(ctx: SocketContext, frame: Record<string, unknown>): Promise<void> {
   const invalid = requireFields("register", frame, { peerId: "string" });
   if (invalid) return ctx.reply({ type: "error", message: invalid });
   const peerId = frame.peerId as string;
@@ -49,7 +43,7 @@ export async function registerRelay(ctx: RelayContext, frame: Record<string, unk
   ctx.reply({ type: "registered", peerId, serverId: await ctx.serverId(), relays: await relayList(ctx, peerId, 10) });
 }
 
-export async function updateLoad(ctx: RelayContext, frame: Record<string, unknown>): Promise<void> {
+export async function updateLoad(ctx: SocketContext, frame: Record<string, unknown>): Promise<void> {
   const peerId = frame.peerId as string;
   if (!PEER_ID.test(peerId)) return ctx.reply({ type: "error", message: "Invalid peerId" });
   if (ctx.state.relay !== peerId) return;
@@ -60,7 +54,7 @@ export async function updateLoad(ctx: RelayContext, frame: Record<string, unknow
   ctx.reply({ type: "load_updated", peerId, connectedCount: count.data });
 }
 
-export async function getRelays(ctx: RelayContext, frame: Record<string, unknown>): Promise<void> {
+export async function getRelays(ctx: SocketContext, frame: Record<string, unknown>): Promise<void> {
   const peerId = frame.peerId as string;
   if (!PEER_ID.test(peerId)) return ctx.reply({ type: "error", message: "Invalid peerId" });
   const requested = typeof frame.count === "number" && Number.isFinite(frame.count) ? frame.count : 10;
@@ -68,7 +62,7 @@ export async function getRelays(ctx: RelayContext, frame: Record<string, unknown
   ctx.reply({ type: "relays", relays: await relayList(ctx, peerId, count) });
 }
 
-export async function relayHeartbeat(ctx: RelayContext, frame: Record<string, unknown>): Promise<void> {
+export async function relayHeartbeat(ctx: SocketContext, frame: Record<string, unknown>): Promise<void> {
   const peerId = frame.peerId as string;
   if (!PEER_ID.test(peerId)) return ctx.reply({ type: "error", message: "Invalid peerId" });
   if (ctx.state.relay !== peerId) return;
@@ -78,7 +72,7 @@ export async function relayHeartbeat(ctx: RelayContext, frame: Record<string, un
 }
 
 /** Removes the socket's relay registration (on close). */
-export async function releaseRelay(ctx: Pick<RelayContext, "env" | "holder" | "state">): Promise<void> {
+export async function releaseRelay(ctx: SocketContext): Promise<void> {
   const peerId = ctx.state.relay;
   if (!peerId) return;
   ctx.state.relay = undefined;
