@@ -47,12 +47,14 @@ export async function startServer(env: Record<string, string> = {}): Promise<Run
   const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
     try {
-      if ((await fetch(`${base}/health`)).ok) return { base, output: () => output, stop };
+      // A worker that failed to build leaves wrangler's proxy holding requests open forever.
+      if ((await fetch(`${base}/health`, { signal: AbortSignal.timeout(2_000) })).ok) return { base, output: () => output, stop };
     } catch {
-      // not listening yet
+      // not listening yet, or not answering
     }
+    if (child.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 250));
   }
   await stop();
-  throw new Error(`server did not answer /health within 90 s:\n${output}`);
+  throw new Error(`server did not answer /health within 90 s (or exited):\n${output}`);
 }
