@@ -34,10 +34,16 @@ export async function upstreamMessage(ctx: SocketContext, frame: Frame): Promise
   const { channelId, message, ephemeralPublicKey } = frame;
   if (!isChannelId(channelId)) return fail(ctx, "Invalid channel ID");
   if (!message) return fail(ctx, "Missing required field: message");
+  // Counted before the shard checks the subscription, and uncounted if it refuses: the rate is
+  // the last check of §7.7, so a frame refused earlier does not use up the allowance.
+  const window = { ...ctx.state.upstream };
   const allowed = countInWindow(ctx.state.upstream, UPSTREAM_PER_WINDOW, Date.now());
   const upstream = JSON.stringify({ type: "upstream-message", channelId, message, ephemeralPublicKey });
   const outcome = await channelShard(ctx.env, channelId).upstream(ctx.holder, upstream, allowed);
-  if (outcome === "not-subscribed") return fail(ctx, "Not subscribed to this channel");
+  if (outcome === "not-subscribed") {
+    ctx.state.upstream = window;
+    return fail(ctx, "Not subscribed to this channel");
+  }
   if (outcome === "rate") return fail(ctx, "Upstream rate limit exceeded. Please slow down.");
   const id = typeof message === "object" && message !== null && "id" in message ? (message as { id: unknown }).id : null;
   ctx.reply({ type: "upstream-ack", channelId, messageId: id ?? null });

@@ -1,43 +1,9 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { signingKeyFromSeed, sign, verify } from "../../src/crypto/ed25519.js";
-import { fromHex, toBase64Url, utf8 } from "../../src/crypto/encoding.js";
-import { hmacSha256Hex } from "../../src/crypto/hmac.js";
+import { signingKeyFromSeed, sign } from "../../src/crypto/ed25519.js";
+import { toBase64Url, utf8 } from "../../src/crypto/encoding.js";
 import { CI, call, callWith, result } from "../helpers.js";
-
-const SEED = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
-let n = 0;
-const deviceId = () => `dev-${Date.now().toString(36)}-${n++}`;
-const VERSION = () => `2.${n}.${Date.now() % 1000}`;
-
-async function buildToken(fields: Record<string, unknown>): Promise<{ payload: string; signature: string }> {
-  const key = (await signingKeyFromSeed(SEED))!;
-  const payload = JSON.stringify(fields);
-  return { payload, signature: toBase64Url(await sign(key, utf8(payload))) };
-}
-const tokenFor = (version: string, platform = "android", extra: Record<string, unknown> = {}) =>
-  buildToken({ version, platform, build_hash: "abc123", timestamp: Date.now(), ...extra });
-
-const BYTES = ["7f454c460201010000000000", "00112233445566778899", "deadbeefcafe", "0102030405", "a0a1a2a3a4a5a6", "ff00ff00"];
-const REGIONS = BYTES.map((hex, i) => ({ offset: i * 100, length: hex.length / 2, data_hex: hex, weight: i + 1 }));
-
-async function upload(version: string, platform = "android", regions: unknown = REGIONS) {
-  return call("/attest/upload-reference", { method: "POST", headers: CI, json: { version, platform, build_hash: "abc123", size: 4096, critical_regions: regions } });
-}
-const register = async (device: string, version: string, platform = "android") =>
-  call("/attest/register", { method: "POST", json: { device_id: device, build_token: await tokenFor(version, platform) } });
-const challenge = (device: string, version: string) => call("/attest/challenge", { method: "POST", json: { device_id: device, build_version: version } });
-
-/** The shard of `device` in the devices keyspace. */
-async function shardOf(device: string): Promise<string> {
-  return (await env.DIRECTORY.getByName("durable-shards-directory").resolve("devices", device)) as string;
-}
-
-async function answer(nonce: string, regions: { index: number; offset: number }[]) {
-  return Promise.all(
-    regions.map(async (r) => ({ region_index: r.index, hmac: await hmacSha256Hex(fromHex(nonce)!, fromHex(BYTES[r.offset / 100]!)!) })),
-  );
-}
+import { REGIONS, SEED, VERSION, answer, buildToken, challenge, deviceId, deviceShardOf as shardOf, register, tokenFor, upload, verifiedTokenData } from "./helpers.js";
 
 describe("attestation flow (§6.2)", () => {
   it("upload → register → challenge → verify → session token, for devices on different shards", async () => {
@@ -56,7 +22,6 @@ describe("attestation flow (§6.2)", () => {
       }
     }
     expect(shards.size).toBe(2);
-    const attestationKey = (await signingKeyFromSeed(SEED))!;
     for (const device of devices) {
       const issued = (await (await challenge(device, version)).json()) as { nonce: string; regions: { index: number; offset: number; length: number }[] };
       expect(issued.nonce).toMatch(/^[0-9a-f]{64}$/);
@@ -69,14 +34,7 @@ describe("attestation flow (§6.2)", () => {
         session_token: string;
       };
       expect(verified.valid).toBe(true);
-      const [payload, signature] = verified.session_token.split(".") as [string, string];
-      const bytes = Uint8Array.from(atob(payload.replace(/-/g, "+").replace(/_/g, "/")), (ch) => ch.charCodeAt(0));
-      const sig = Uint8Array.from(atob(signature.replace(/-/g, "+").replace(/_/g, "/")), (ch) => ch.charCodeAt(0));
-      expect(await verify(attestationKey.publicKey, sig, bytes)).toBe(true);
-      const data = JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
-      expect(Object.keys(data)).toEqual(["device_id", "build_version", "platform", "issued_at", "expires_at"]);
-      expect(data).toMatchObject({ device_id: device, build_version: version, platform: "android" });
-      expect((data.expires_at as number) - (data.issued_at as number)).toBe(3_600_000);
+      expect(await verifiedTokenData(verified.session_token)).toMatchObject({ device_id: device, build_version: version, platform: "android" });
       // The nonce is single use.
       expect(await result(call("/attest/verify", { method: "POST", json: { device_id: device, nonce: issued.nonce, responses: [] } }))).toEqual({
         status: 403,

@@ -1,7 +1,8 @@
 /** Test clients for the WebSocket protocol: real sockets to real gateways inside workerd. */
 import { env, SELF } from "cloudflare:test";
 import { expect } from "vitest";
-import { freshIp } from "../helpers.js";
+import type { Env } from "../../src/env.js";
+import { callWith, freshIp } from "../helpers.js";
 
 export type Frame = Record<string, unknown>;
 
@@ -87,6 +88,14 @@ export async function socketOn(index: number, options: { ip?: string; greeting?:
 /** A socket through the Worker (path `path`, gateway picked by the Worker); greeting not consumed. */
 export async function connect(path = "/", ip = freshIp()): Promise<TestSocket> {
   return wrap(await SELF.fetch(`https://signal.zajel.test${path}`, { headers: { Upgrade: "websocket", "CF-Connecting-IP": ip } }));
+}
+
+/**
+ * A socket through the Worker run with `overrides` applied to its env (e.g. REQUIRE_WS_ATTESTATION);
+ * greeting not consumed.
+ */
+export async function connectWith(overrides: Partial<Record<keyof Env, string | undefined>>, ip = freshIp()): Promise<TestSocket> {
+  return wrap(await callWith(overrides, "/", { headers: { Upgrade: "websocket", "CF-Connecting-IP": ip } }));
 }
 
 /** A socket on gateway `index` holding a freshly registered pairing code. */
