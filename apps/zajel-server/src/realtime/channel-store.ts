@@ -6,7 +6,7 @@
 import { ShardedObject, type KeyspaceSchema, type TimerHandlers } from "durable-shards";
 import type { Env } from "../env.js";
 import { router } from "../keyspaces.js";
-import { Outbox, rpcSender, type Holder } from "./push.js";
+import { Outbox, rpcSender, sameHolder, socketIsOpen, type Holder } from "./push.js";
 
 export const UPSTREAM_TTL_MS = 5 * 60_000;
 export const UPSTREAM_QUEUE_MAX = 100;
@@ -59,10 +59,12 @@ export class ChannelRegistry extends ShardedObject<Env> {
    */
   async registerOwner(channelId: string, holder: Holder): Promise<OwnerResult> {
     const owner = this._owner(channelId);
-    if (owner && !same(owner, holder)) {
+    if (owner && !sameHolder(owner, holder)) {
       // The owner row outlives a socket only if its gateway lost it without a close event.
-      const open = await this.env.GATEWAY.getByName(owner.gateway).isOpen(owner.socket);
-      if (open) return { kind: "busy" };
+      if (await socketIsOpen(this.env, owner)) return { kind: "busy" };
+      // Another socket may have taken the channel while we asked the gateway.
+      const now = this._owner(channelId);
+      if (now && !sameHolder(now, owner) && !sameHolder(now, holder)) return { kind: "busy" };
       this._endStream(channelId);
     }
     this.ctx.storage.sql.exec(
@@ -113,7 +115,7 @@ export class ChannelRegistry extends ShardedObject<Env> {
   /** Starts a stream if `holder` owns the channel; returns the subscriber count, or null when not the owner. */
   async startStream(channelId: string, streamId: string, title: unknown, holder: Holder): Promise<number | null> {
     const owner = this._owner(channelId);
-    if (!owner || !same(owner, holder)) return null;
+    if (!owner || !sameHolder(owner, holder)) return null;
     this.ctx.storage.sql.exec(
       "INSERT OR REPLACE INTO streams (channel_id, slot, stream_id, title) VALUES (?, ?, ?, ?)",
       channelId,
@@ -162,7 +164,7 @@ export class ChannelRegistry extends ShardedObject<Env> {
 
   private _ownsStream(channelId: string, streamId: string, holder: Holder): boolean {
     const owner = this._owner(channelId);
-    if (!owner || !same(owner, holder)) return false;
+    if (!owner || !sameHolder(owner, holder)) return false;
     return this.ctx.storage.sql.exec("SELECT 1 FROM streams WHERE channel_id = ? AND stream_id = ?", channelId, streamId).toArray().length > 0;
   }
 
@@ -185,7 +187,7 @@ export class ChannelRegistry extends ShardedObject<Env> {
       .exec<Row>("SELECT gateway, socket FROM subscribers WHERE channel_id = ?", channelId)
       .toArray()
       .map(holderOf)
-      .filter((s) => !except || !same(s, except));
+      .filter((s) => !except || !sameHolder(s, except));
   }
 
   /** Sends `frame` to every subscriber of `channelId` except `except`; returns how many were reached. */
@@ -199,8 +201,4 @@ export class ChannelRegistry extends ShardedObject<Env> {
     this.ctx.storage.sql.exec("DELETE FROM upstream WHERE created_at <= ?", Date.now() - UPSTREAM_TTL_MS);
     if (this.ctx.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM upstream").one().n > 0) await this.timers.after(SWEEP, UPSTREAM_TTL_MS);
   }
-}
-
-function same(a: Holder, b: Holder): boolean {
-  return a.gateway === b.gateway && a.socket === b.socket;
 }

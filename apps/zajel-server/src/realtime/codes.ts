@@ -6,7 +6,7 @@
 import { ShardedObject, type TimerHandlers, type KeyspaceSchema } from "durable-shards";
 import type { Env } from "../env.js";
 import { router } from "../keyspaces.js";
-import { deliver, type Holder } from "./push.js";
+import { deliver, sameHolder, socketIsOpen, type Holder } from "./push.js";
 
 
 export interface CodeRecord extends Holder {
@@ -16,6 +16,7 @@ export interface CodeRecord extends Holder {
 export const PAIR_REQUEST_TTL_MS = 120_000;
 export const PAIR_EXPIRING_AFTER_MS = 90_000;
 export const MAX_PENDING_PER_TARGET = 10;
+const RELAY_ROW_FRESH_MS = 90_000;
 
 export function codeShard(env: Env, code: string) {
   return router(env, "codes").get(code);
@@ -66,20 +67,40 @@ export class CodeRegistry extends ShardedObject<Env> {
     return handlers;
   }
 
-  /** Whether `name` is held, as a code or a relay peerId, by a socket other than `holder` (one namespace, §7.1.6). */
-  private _heldByOther(name: string, holder: Holder): boolean {
-    const rows = this.ctx.storage.sql
+  /** Holders of `name`, as a code or a relay peerId, other than `holder`. */
+  private _otherHolders(name: string, holder: Holder): Holder[] {
+    return this.ctx.storage.sql
       .exec<{ gateway: string; socket: string }>(
         "SELECT gateway, socket FROM codes WHERE code = ?1 UNION ALL SELECT gateway, socket FROM relays WHERE peer_id = ?1",
         name,
       )
-      .toArray();
-    return rows.some((r) => r.gateway !== holder.gateway || r.socket !== holder.socket);
+      .toArray()
+      .filter((r) => !sameHolder(r, holder));
+  }
+
+  /**
+   * Whether `name` is held, as a code or a relay peerId, by another open socket (one namespace,
+   * §7.1.6). A holder whose socket is gone without a close event (its gateway was reset) does not
+   * count: its rows are dropped, so a client reconnecting after an eviction gets its name back.
+   * Callers write synchronously after this resolves, so the check and the write are one step.
+   */
+  private async _heldByOther(name: string, holder: Holder): Promise<boolean> {
+    const others = this._otherHolders(name, holder);
+    if (others.length === 0) return false;
+    const open = await Promise.all(others.map((other) => socketIsOpen(this.env, other)));
+    if (open.some(Boolean)) return true;
+    // Another claim may have landed while we asked the gateways.
+    if (this._otherHolders(name, holder).some((now) => !others.some((stale) => sameHolder(stale, now)))) return true;
+    for (const stale of others) {
+      this.ctx.storage.sql.exec("DELETE FROM codes WHERE code = ? AND gateway = ? AND socket = ?", name, stale.gateway, stale.socket);
+      this.ctx.storage.sql.exec("DELETE FROM relays WHERE peer_id = ? AND gateway = ? AND socket = ?", name, stale.gateway, stale.socket);
+    }
+    return false;
   }
 
   /** Takes `code` for `holder`; `collision` when another socket holds the name. Re-claiming updates the key. */
-  claim(code: string, holder: Holder, publicKey: string): "ok" | "collision" {
-    if (this._heldByOther(code, holder)) return "collision";
+  async claim(code: string, holder: Holder, publicKey: string): Promise<"ok" | "collision"> {
+    if (await this._heldByOther(code, holder)) return "collision";
     this.ctx.storage.sql.exec(
       "INSERT OR REPLACE INTO codes (code, slot, gateway, socket, public_key) VALUES (?, ?, ?, ?, ?)",
       code,
@@ -125,8 +146,8 @@ export class CodeRegistry extends ShardedObject<Env> {
   }
 
   /** Registers or refreshes relay `peerId` for `holder` (keeping its load); `collision` when held by another socket. */
-  registerRelay(peerId: string, holder: Holder, maxConnections: number, publicKey: string | null): "ok" | "collision" {
-    if (this._heldByOther(peerId, holder)) return "collision";
+  async registerRelay(peerId: string, holder: Holder, maxConnections: number, publicKey: string | null): Promise<"ok" | "collision"> {
+    if (await this._heldByOther(peerId, holder)) return "collision";
     this.ctx.storage.sql.exec(
       `INSERT INTO relays (peer_id, slot, gateway, socket, public_key, max_connections, connected_count, refreshed_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?)
        ON CONFLICT (peer_id) DO UPDATE SET public_key = excluded.public_key, max_connections = excluded.max_connections, refreshed_at = excluded.refreshed_at`,
@@ -164,7 +185,10 @@ export class CodeRegistry extends ShardedObject<Env> {
   availableRelays(): { peerId: string; publicKey: string | null; capacity: number }[] {
     return this.ctx.storage.sql
       .exec<{ peer_id: string; public_key: string | null; capacity: number }>(
-        "SELECT peer_id, public_key, connected_count / max_connections AS capacity FROM relays WHERE connected_count / max_connections < 0.5",
+        "SELECT peer_id, public_key, connected_count / max_connections AS capacity FROM relays WHERE connected_count / max_connections < 0.5 AND refreshed_at > ?",
+        // A live relay is refreshed at least every 60 s or closed within the next 30 s check, so an
+        // older row belongs to a socket that is gone (its gateway was reset without a close event).
+        Date.now() - RELAY_ROW_FRESH_MS,
       )
       .toArray()
       .map((r) => ({ peerId: r.peer_id, publicKey: r.public_key, capacity: r.capacity }));

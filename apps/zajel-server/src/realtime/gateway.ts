@@ -55,6 +55,7 @@ export class Gateway extends DurableObject<Env> {
     if (this.ctx.getWebSockets().length + this.admitting >= share) return new Response(null, { status: 503, headers: { [FULL_HEADER]: "1" } });
     const id = crypto.randomUUID();
     const ip = request.headers.get("CF-Connecting-IP") || "unknown";
+    // Kept in the socket's state: the runtime may start this object without its name (from an alarm).
     const holder = { gateway: this.ctx.id.name!, socket: id };
     this.admitting++;
     let admitted: boolean;
@@ -72,6 +73,7 @@ export class Gateway extends DurableObject<Env> {
     const now = Date.now();
     const state: SocketState = {
       id,
+      gateway: holder.gateway,
       ip,
       connectedAt: now,
       frames: { start: now, count: 0 },
@@ -165,7 +167,7 @@ export class Gateway extends DurableObject<Env> {
   }
 
   private context(ws: WebSocket, state: SocketState): SocketContext {
-    const name = this.ctx.id.name!;
+    const name = state.gateway;
     const remote = rpcSender(this.env);
     // Pushes to this gateway's own sockets skip the RPC.
     const send = async (gateway: string, batch: GatewayBatch) => (gateway === name ? this.deliverBatch(batch) : remote(gateway, batch));
@@ -187,7 +189,8 @@ export class Gateway extends DurableObject<Env> {
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
     await this.cleanup(ws);
     try {
-      ws.close(code, reason);
+      // 1005/1006/1015 are reported by the runtime but may not be sent back.
+      ws.close(code === 1005 || code === 1006 || code === 1015 ? 1000 : code, reason);
     } catch {
       // already closed
     }

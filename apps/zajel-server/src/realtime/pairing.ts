@@ -36,6 +36,7 @@ export async function register(ctx: SocketContext, frame: Record<string, unknown
   }
   ctx.state.code = code;
   ctx.state.publicKey = key;
+  ctx.log.info("pairing code registered", { code: ctx.log.code(code), socket: ctx.state.id });
   ctx.reply({ type: "registered", pairingCode: code, serverId: await ctx.serverId() });
 }
 
@@ -178,6 +179,7 @@ export async function releaseCode(ctx: SocketContext): Promise<void> {
     }),
   );
   const peers = await codeShard(ctx.env, code).release(ctx.holder);
+  ctx.log.info("pairing code released", { code: ctx.log.code(code), partners: peers.length });
   await Promise.all(
     peers.map(async (peer) => {
       const holder = await codeShard(ctx.env, peer).unmatch(code);

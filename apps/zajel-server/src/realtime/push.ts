@@ -13,6 +13,15 @@ export interface Holder {
 /** Frames per socket tag, for one gateway. */
 export type GatewayBatch = [socket: string, frames: string[]][];
 
+export function sameHolder(a: Holder, b: Holder): boolean {
+  return a.gateway === b.gateway && a.socket === b.socket;
+}
+
+/** Whether the socket at `holder` is still open on its gateway. */
+export function socketIsOpen(env: Env, holder: Holder): Promise<boolean> {
+  return env.GATEWAY.getByName(holder.gateway).isOpen(holder.socket);
+}
+
 /** Delivers batches to gateways; the local gateway may short-cut the RPC to itself. */
 export type BatchSender = (gateway: string, batch: GatewayBatch) => Promise<number>;
 

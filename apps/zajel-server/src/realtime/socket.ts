@@ -9,6 +9,8 @@ import type { Holder, Outbox } from "./push.js";
 export interface SocketState {
   /** The socket's tag, by which pushes find it. */
   id: string;
+  /** The name of the gateway holding the socket. */
+  gateway: string;
   ip: string;
   connectedAt: number;
   frames: RateWindow;

@@ -2,6 +2,7 @@
 import { env, SELF } from "cloudflare:test";
 import { expect } from "vitest";
 import type { Env } from "../../src/env.js";
+import { router, type KeyspaceName } from "../../src/keyspaces.js";
 import { callWith, freshIp } from "../helpers.js";
 
 export type Frame = Record<string, unknown>;
@@ -15,8 +16,9 @@ export const keyOf = (byte: number) => btoa(String.fromCharCode(...new Uint8Arra
 export const peerIdOf = (prefix: string) => `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
 
 /** The shard of keyspace `keyspace` that owns `key`. */
-export async function shardOf(keyspace: string, key: string): Promise<string> {
-  return (await env.DIRECTORY.getByName("durable-shards-directory").resolve(keyspace, key)) as string;
+export async function shardOf(keyspace: KeyspaceName, key: string): Promise<string> {
+  const map = await router(env as unknown as Env, keyspace).map(); // creates the keyspace on first use
+  return map.shardOfKey(key).id;
 }
 
 /** A client socket: frames received, close info, and helpers to send and await frames. */
