@@ -148,3 +148,44 @@ describe("relay registry (§7.4)", () => {
     expect(await third.ask({ type: "register", peerId: firstId })).toEqual({ type: "error", message: "Peer ID already in use by another connection" });
   });
 });
+
+describe("rendezvous (§7.5)", () => {
+  it("matches two peers at an hourly token and hands over a dead drop at a daily point", async () => {
+    const a = await paired();
+    const b = await paired();
+    const day = `day-${randomPeerId("p")}`;
+    const hour = `hour-${randomPeerId("t")}`;
+    expect(await a.ask({ type: "register_rendezvous", peerId: a.code, dailyPoints: [day], hourlyTokens: [hour], deadDrop: "sealed-for-b" })).toEqual({
+      type: "rendezvous_result",
+      liveMatches: [],
+      deadDrops: [],
+    });
+    expect(await b.ask({ type: "register_rendezvous", peerId: b.code, dailyPoints: [day], hourlyTokens: [hour], relayId: "relay-b" })).toEqual({
+      type: "rendezvous_result",
+      liveMatches: [{ peerId: a.code, relayId: "" }],
+      deadDrops: [{ peerId: a.code, deadDrop: "sealed-for-b", relayId: "" }],
+    });
+    expect(await a.waitFor("rendezvous_match")).toEqual({ type: "rendezvous_match", match: { peerId: b.code, relayId: "relay-b" } });
+  });
+});
+
+describe("chunk relay (§7.6)", () => {
+  it("pulls an announced chunk from its source, serves the requester, then serves later requests from the cache", async () => {
+    const source = await paired();
+    const requester = await paired();
+    const chunkId = randomPeerId("chunk");
+    const data = { ciphertext: "q83v", signature: "c2ln" };
+    expect(await source.ask({ type: "chunk_announce", peerId: source.code, chunks: [{ chunkId }] })).toEqual({ type: "chunk_announce_ack", registered: 1 });
+    expect(await requester.ask({ type: "chunk_request", chunkId, channelId: "news" })).toEqual({ type: "chunk_pulling", chunkId });
+    expect(await source.waitFor("chunk_pull")).toEqual({ type: "chunk_pull", chunkId, channelId: "news" });
+    expect(await source.ask({ type: "chunk_push", peerId: source.code, chunkId, channelId: "news", data })).toEqual({
+      type: "chunk_push_ack",
+      chunkId,
+      cached: true,
+      servedCount: 1,
+    });
+    expect(await requester.waitFor("chunk_data")).toEqual({ type: "chunk_data", chunkId, channelId: "news", data, source: "relay" });
+    const later = await paired();
+    expect(await later.ask({ type: "chunk_request", chunkId, channelId: "news" })).toEqual({ type: "chunk_data", chunkId, channelId: "news", data, source: "cache" });
+  });
+});

@@ -33,6 +33,8 @@ export const GATEWAYS = 4;
 const SHARE_HEADER = "X-Zajel-Gateway-Share";
 /** Set by the Worker: whether chunk messages of this socket need attestation. */
 const ATTESTATION_HEADER = "X-Zajel-Require-Attestation";
+/** Set by the Worker: the gateway's own name. */
+const NAME_HEADER = "X-Zajel-Gateway";
 /** Answered (status 503) by a gateway at its share, so the Worker offers the socket to the next. */
 const FULL_HEADER = "X-Zajel-Gateway-Full";
 
@@ -55,8 +57,11 @@ export class Gateway extends DurableObject<Env> {
     if (this.ctx.getWebSockets().length + this.admitting >= share) return new Response(null, { status: 503, headers: { [FULL_HEADER]: "1" } });
     const id = crypto.randomUUID();
     const ip = request.headers.get("CF-Connecting-IP") || "unknown";
-    // Kept in the socket's state: the runtime may start this object without its name (from an alarm).
-    const holder = { gateway: this.ctx.id.name!, socket: id };
+    // The local runtime may start a gateway without its name (from an alarm, workerd#6850) and keep
+    // it so: the Worker names it in the request, and each socket keeps the name in its state.
+    const name = request.headers.get(NAME_HEADER) ?? this.ctx.id.name;
+    if (!name) throw new Error("gateway: upgrade without a gateway name");
+    const holder = { gateway: name, socket: id };
     this.admitting++;
     let admitted: boolean;
     try {
@@ -251,6 +256,7 @@ export async function acceptUpgrade(env: Env, request: Request): Promise<Respons
     // Set here, never taken from the client.
     headers.set(SHARE_HEADER, String(gatewayShare(max, index, GATEWAYS)));
     headers.set(ATTESTATION_HEADER, String(env.REQUIRE_WS_ATTESTATION === "true"));
+    headers.set(NAME_HEADER, `gateway:${index}`);
     const response = await env.GATEWAY.getByName(`gateway:${index}`).fetch(new Request(request, { headers }));
     if (!response.headers.has(FULL_HEADER)) return response;
   }
