@@ -65,7 +65,9 @@ export class ChannelRegistry extends ShardedObject<Env> {
       // Another socket may have taken the channel while we asked the gateway.
       const now = this._owner(channelId);
       if (now && !sameHolder(now, owner) && !sameHolder(now, holder)) return { kind: "busy" };
-      this._endStream(channelId);
+      // The lost owner's stream ends for its subscribers, as on a close.
+      const stream = this._endStream(channelId);
+      if (stream) await this.broadcast(channelId, { type: "stream-end", streamId: stream, channelId }, null);
     }
     this.ctx.storage.sql.exec(
       "INSERT OR REPLACE INTO owners (channel_id, slot, gateway, socket) VALUES (?, ?, ?, ?)",
@@ -82,7 +84,7 @@ export class ChannelRegistry extends ShardedObject<Env> {
   }
 
   /** Adds a subscriber (idempotent); returns the active stream, if any. */
-  subscribe(channelId: string, holder: Holder): { streamId: string; title: unknown } | null {
+  subscribe(channelId: string, holder: Holder): { streamId: string; title?: unknown } | null {
     this.ctx.storage.sql.exec(
       "INSERT OR IGNORE INTO subscribers (channel_id, slot, gateway, socket) VALUES (?, ?, ?, ?)",
       channelId,
@@ -91,7 +93,7 @@ export class ChannelRegistry extends ShardedObject<Env> {
       holder.socket,
     );
     const stream = this.ctx.storage.sql.exec<{ stream_id: string; title: string }>("SELECT stream_id, title FROM streams WHERE channel_id = ?", channelId).toArray()[0];
-    return stream ? { streamId: stream.stream_id, title: JSON.parse(stream.title) } : null;
+    return stream ? { streamId: stream.stream_id, ...(JSON.parse(stream.title) as { title?: unknown }) } : null;
   }
 
   /**
@@ -121,7 +123,8 @@ export class ChannelRegistry extends ShardedObject<Env> {
       channelId,
       this.slotOf(channelId),
       streamId,
-      JSON.stringify(title ?? null),
+      // Wrapped, so a start without a title is replayed without one.
+      JSON.stringify(title === undefined ? {} : { title }),
     );
     await this.broadcast(channelId, { type: "stream-start", streamId, channelId, title }, null);
     return this._subscribers(channelId, null).length;

@@ -24,7 +24,7 @@ export async function channelSubscribe(ctx: SocketContext, frame: Frame): Promis
   ctx.state.channels = true;
   const stream = await channelShard(ctx.env, channelId).subscribe(ctx.holder);
   ctx.reply({ type: "channel-subscribed", channelId });
-  if (stream) ctx.reply({ type: "stream-start", streamId: stream.streamId, channelId, title: stream.title });
+  if (stream) ctx.reply({ type: "stream-start", streamId: stream.streamId, channelId, ...("title" in stream ? { title: stream.title } : {}) });
   const cached = await router(ctx.env, "chunks").all((shard) => shard.cachedOf(channelId));
   const chunkIds = cached.results.flatMap((r) => (r.ok ? r.value : [])).sort();
   if (chunkIds.length > 0) ctx.reply({ type: "chunk_available", channelId, chunkIds });

@@ -247,4 +247,30 @@ describe("streams (§7.7)", () => {
     expect(await subs[0]!.ask(upstream(channelId, { id: "hi" }))).toEqual({ type: "upstream-ack", channelId, messageId: "hi" });
     expect(await successor.next()).toEqual({ type: "upstream-message", channelId, message: { id: "hi" }, ephemeralPublicKey: "epk" });
   });
+
+  it("replays a stream started without a title without a title key", async () => {
+    const channelId = newChannel();
+    const owner = await socketOn(0);
+    await own(owner, channelId);
+    expect(await owner.ask({ type: "stream-start", streamId: "untitled", channelId })).toMatchObject({ type: "stream-started", subscriberCount: 0 });
+    const late = await socketOn(1);
+    expect(await late.ask({ type: "channel-subscribe", channelId })).toEqual({ type: "channel-subscribed", channelId });
+    expect(text(await late.next())).toBe(text({ type: "stream-start", streamId: "untitled", channelId }));
+  });
+
+  it("a new owner takes over a channel whose owner socket was lost without a close event, and its stream ends for subscribers", async () => {
+    const channelId = newChannel();
+    const owner = await socketOn(2);
+    await own(owner, channelId);
+    const sub = await socketOn(1);
+    await subscribe(sub, channelId);
+    await owner.ask({ type: "stream-start", streamId: "orphan", channelId, title: "t" });
+    await sub.next();
+    // As after a gateway reset: the owner row names a socket no gateway holds.
+    const shard = env.CHANNELS.getByName(`channels:${await shardOf("channels", channelId)}`);
+    await runInDurableObject(shard, (_, state) => void state.storage.sql.exec("UPDATE owners SET socket = 'lost' WHERE channel_id = ?", channelId));
+    const successor = await socketOn(3);
+    await own(successor, channelId);
+    expect(text(await sub.next())).toBe(text({ type: "stream-end", streamId: "orphan", channelId }));
+  });
 });
