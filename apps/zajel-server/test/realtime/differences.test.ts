@@ -64,13 +64,16 @@ describe("differences from the reference (§9, WebSocket items)", () => {
     }
     const relay = await socketOn(1);
     expect(await relay.ask({ type: "register", peerId: coded.code })).toEqual({ type: "error", message: "Peer ID already in use by another connection" });
-    const relayId = peerIdOf("relay");
-    await relay.ask({ type: "register", peerId: relayId });
+    // A relay peerId shaped like a pairing code blocks that code for every other socket.
+    const relayId = randomCode();
+    expect(await relay.ask({ type: "register", peerId: relayId })).toMatchObject({ type: "registered", peerId: relayId });
     const other = await socketOn(2);
-    expect(await other.ask({ type: "register", pairingCode: randomCode(), publicKey: keyOf(2) })).toMatchObject({ type: "registered" });
+    expect(await other.ask({ type: "register", pairingCode: relayId, publicKey: keyOf(2) })).toEqual({
+      type: "code_collision",
+      message: "Pairing code already in use. Please reconnect with a new code.",
+    });
     const fresh = await socketOn(3);
     expect(await fresh.ask({ type: "heartbeat", peerId: relayId })).toEqual({ type: "error", message: "Not registered" });
-    other.ws.close(1000, "done");
   });
 
   it("6. solicited chunk pushes only", async () => {
