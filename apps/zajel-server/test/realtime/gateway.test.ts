@@ -1,40 +1,14 @@
-import { runDurableObjectAlarm, runInDurableObject, SELF, env } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject, env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { verify } from "../../src/crypto/ed25519.js";
 import { fromBase64 } from "../../src/crypto/encoding.js";
-import { freshIp } from "../helpers.js";
-
-/** A client socket: every frame it received, and a way to wait for the next ones. */
-async function connect(path = "/", ip = freshIp()) {
-  const response = await SELF.fetch(`https://signal.zajel.test${path}`, { headers: { Upgrade: "websocket", "CF-Connecting-IP": ip } });
-  expect(response.status).toBe(101);
-  const ws = response.webSocket!;
-  const frames: Record<string, unknown>[] = [];
-  const closed: { code?: number; reason?: string } = {};
-  let wake: (() => void) | undefined;
-  ws.addEventListener("message", (event) => {
-    frames.push(JSON.parse(event.data as string) as Record<string, unknown>);
-    wake?.();
-  });
-  ws.addEventListener("close", (event) => {
-    closed.code = event.code;
-    closed.reason = event.reason;
-    wake?.();
-  });
-  ws.accept();
-  const until = async (done: () => boolean) => {
-    const deadline = Date.now() + 5_000;
-    while (!done() && Date.now() < deadline) await new Promise<void>((resolve) => ((wake = resolve), setTimeout(resolve, 50)));
-    expect(done()).toBe(true);
-  };
-  return { ws, frames, closed, until, next: (n: number) => until(() => frames.length >= n) };
-}
+import { connect } from "./client.js";
 
 describe("WebSocket connection lifecycle (§7.1)", () => {
   it("accepts upgrades on / and unknown paths and greets with server_info then a verifiable server_identity", async () => {
     for (const path of ["/", "/ws", "/signal", "/anything?x=1"]) {
       const client = await connect(path);
-      await client.next(2);
+      await client.wait(() => client.frames.length >= 2);
       const [info, identity] = client.frames as [Record<string, string>, Record<string, string>] & Record<string, string>[];
       expect(Object.keys(info)).toEqual(["type", "serverId", "endpoint", "region"]);
       expect(info).toMatchObject({ type: "server_info", endpoint: "wss://signal.zajel.test/", region: null });
@@ -48,7 +22,6 @@ describe("WebSocket connection lifecycle (§7.1)", () => {
 
   it("answers ping with pong and bad frames with the exact errors, and keeps working", async () => {
     const client = await connect();
-    await client.next(2);
     const sends: [string | ArrayBuffer, string][] = [
       ["not json", "Invalid message format: JSON parse error"],
       ["[1,2]", "Invalid message: Message must be a JSON object"],
@@ -59,48 +32,48 @@ describe("WebSocket connection lifecycle (§7.1)", () => {
       ['{"type":"nonsense","x":1}', "Unknown message type: nonsense"],
     ];
     // One frame at a time: this checks each answer, not ordering under load.
+    await client.next();
+    await client.next();
     for (const [frame, message] of sends) {
       client.ws.send(frame);
-      await client.next(client.frames.length + 1);
-      expect(client.frames.at(-1)).toEqual({ type: "error", message });
+      expect(await client.next()).toEqual({ type: "error", message });
     }
     client.ws.send(new TextEncoder().encode('{"type":"ping","extra":true}').buffer as ArrayBuffer);
-    await client.next(client.frames.length + 1);
-    expect(client.frames.at(-1)).toEqual({ type: "pong" });
+    expect(await client.next()).toEqual({ type: "pong" });
   });
 
   it("closes with 1009 after a frame over 256 KB", async () => {
     const client = await connect();
-    await client.next(2);
+    await client.wait(() => client.frames.length >= 2);
     client.ws.send(JSON.stringify({ type: "ping", pad: "x".repeat(262_144) }));
-    await client.until(() => client.closed.code !== undefined);
+    await client.wait(() => client.closed.code !== undefined);
     expect(client.frames.at(-1)).toEqual({ type: "error", message: "Message too large" });
     expect(client.closed).toEqual({ code: 1009, reason: "Message Too Big" });
   });
 
   it("refuses the 101st frame of a minute on one socket, counting unparseable frames too", async () => {
     const client = await connect();
-    await client.next(2);
+    await client.wait(() => client.frames.length >= 2);
     for (let i = 0; i < 50; i++) client.ws.send("garbage");
     for (let i = 0; i < 52; i++) client.ws.send('{"type":"ping"}');
-    await client.next(2 + 102);
+    await client.wait(() => client.frames.length >= 2 + 102);
     const replies = client.frames.slice(2);
     const limited = replies.filter((f) => f.message === "Rate limit exceeded. Please slow down.");
     expect(limited).toHaveLength(2);
     expect(replies.filter((f) => f.type === "pong").length + replies.filter((f) => f.message === "Invalid message format: JSON parse error").length).toBe(100);
     // Another socket is not affected.
     const other = await connect();
-    await other.next(2);
+    await other.wait(() => other.frames.length >= 2);
     other.ws.send('{"type":"ping"}');
-    await other.next(3);
+    await other.wait(() => other.frames.length >= 3);
     expect(other.frames[2]).toEqual({ type: "pong" });
   });
 
   it("closes a socket that pinged and then fell silent for 90 s (state kept in its attachment)", async () => {
     const client = await connect();
-    await client.next(2);
+    await client.wait(() => client.frames.length >= 2);
     client.ws.send('{"type":"ping"}');
-    await client.next(3);
+    await client.wait(() => client.frames.length >= 3);
     // Make every socket of every gateway look silent for 91 s, then run the liveness alarms.
     for (let i = 0; i < 4; i++) {
       const gateway = env.GATEWAY.getByName(`gateway:${i}`);
@@ -112,7 +85,7 @@ describe("WebSocket connection lifecycle (§7.1)", () => {
       });
       await runDurableObjectAlarm(gateway);
     }
-    await client.until(() => client.closed.code !== undefined);
+    await client.wait(() => client.closed.code !== undefined);
     expect(client.closed).toEqual({ code: 1000, reason: "Heartbeat timeout" });
   });
 });

@@ -1,41 +1,9 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { keyOf, randomCode, shardOf, socketOn, type Frame } from "./client.js";
 
-const KEY_A = btoa(String.fromCharCode(...new Uint8Array(32).fill(1)));
-const KEY_B = btoa(String.fromCharCode(...new Uint8Array(32).fill(2)));
-const ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-const randomCode = () => Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => ALPHABET[b % 32]).join("");
-
-type Frame = Record<string, unknown>;
-
-/** A socket on gateway `index` (bypassing the Worker's random pick), greeting already consumed. */
-async function socketOn(index: number) {
-  const response = await env.GATEWAY.getByName(`gateway:${index}`).fetch("https://signal.zajel.test/", { headers: { Upgrade: "websocket" } });
-  const ws = response.webSocket!;
-  const frames: Frame[] = [];
-  let wake: (() => void) | undefined;
-  ws.addEventListener("message", (event) => {
-    frames.push(JSON.parse(event.data as string) as Frame);
-    wake?.();
-  });
-  ws.accept();
-  let seen = 0;
-  /** The next frame received. */
-  const next = async (): Promise<Frame> => {
-    const deadline = Date.now() + 5_000;
-    while (frames.length <= seen && Date.now() < deadline) await new Promise<void>((r) => ((wake = r), setTimeout(r, 50)));
-    expect(frames.length, "a frame arrives").toBeGreaterThan(seen);
-    return frames[seen++]!;
-  };
-  await next();
-  await next();
-  const send = (frame: Frame) => ws.send(JSON.stringify(frame));
-  return { ws, send, next, ask: async (frame: Frame) => (send(frame), next()) };
-}
-
-async function shardOf(code: string): Promise<string> {
-  return (await env.DIRECTORY.getByName("durable-shards-directory").resolve("codes", code)) as string;
-}
+const KEY_A = keyOf(1);
+const KEY_B = keyOf(2);
 
 describe("pairing (§7.2) and forwarding (§7.3.1) across gateways and shards", () => {
   it("pairs two peers on different gateways whose codes are on different shards, and forwards offer/answer/ICE", async () => {
@@ -46,7 +14,7 @@ describe("pairing (§7.2) and forwarding (§7.3.1) across gateways and shards", 
     expect(registered).toMatchObject({ type: "registered", pairingCode: codeA });
     expect(Object.keys(registered)).toEqual(["type", "pairingCode", "serverId"]);
     let codeB = randomCode();
-    while ((await shardOf(codeB)) === (await shardOf(codeA))) codeB = randomCode();
+    while ((await shardOf("codes", codeB)) === (await shardOf("codes", codeA))) codeB = randomCode();
     expect(await b.ask({ type: "register", pairingCode: codeB, publicKey: KEY_B })).toMatchObject({ type: "registered", pairingCode: codeB });
 
     a.send({ type: "pair_request", targetCode: codeB, proposedName: "Phone" });
@@ -181,7 +149,7 @@ describe("pair request timers (§7.2)", () => {
     a.send({ type: "pair_request", targetCode: codeB });
     await b.next();
     // The request lives in the target's shard; make its timers due one after the other.
-    const shard = env.CODES.getByName(`codes:${await shardOf(codeB)}`);
+    const shard = env.CODES.getByName(`codes:${await shardOf("codes", codeB)}`);
     const fire = async (kind: string) => {
       await runInDurableObject(shard, (_, state) => {
         state.storage.sql.exec("UPDATE _ds_timers SET due_at = 0 WHERE name LIKE ?", `${kind}|${codeB}|${codeA}|%`);

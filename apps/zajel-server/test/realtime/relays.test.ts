@@ -1,47 +1,12 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-
-type Frame = Record<string, unknown>;
-
-async function socketOn(index: number) {
-  const response = await env.GATEWAY.getByName(`gateway:${index}`).fetch("https://signal.zajel.test/", { headers: { Upgrade: "websocket" } });
-  const ws = response.webSocket!;
-  const frames: Frame[] = [];
-  const closed: { code?: number; reason?: string } = {};
-  let wake: (() => void) | undefined;
-  ws.addEventListener("message", (event) => {
-    frames.push(JSON.parse(event.data as string) as Frame);
-    wake?.();
-  });
-  ws.addEventListener("close", (event) => {
-    closed.code = event.code;
-    closed.reason = event.reason;
-    wake?.();
-  });
-  ws.accept();
-  let seen = 0;
-  const wait = async (done: () => boolean) => {
-    const deadline = Date.now() + 5_000;
-    while (!done() && Date.now() < deadline) await new Promise<void>((r) => ((wake = r), setTimeout(r, 50)));
-    expect(done()).toBe(true);
-  };
-  const next = async () => {
-    await wait(() => frames.length > seen);
-    return frames[seen++]!;
-  };
-  await next();
-  await next();
-  const send = (frame: Frame) => ws.send(JSON.stringify(frame));
-  return { ws, send, next, wait, closed, ask: async (frame: Frame) => (send(frame), next()) };
-}
-
-const id = (prefix: string) => `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
+import { peerIdOf, socketOn, type Frame } from "./client.js";
 
 describe("relay registry (§7.4)", () => {
   it("registers relays on different gateways, lists those below half capacity, and updates load", async () => {
     const a = await socketOn(0);
     const b = await socketOn(1);
-    const [peerA, peerB] = [id("relay-a"), id("relay-b")];
+    const [peerA, peerB] = [peerIdOf("relay-a"), peerIdOf("relay-b")];
     const registeredA = await a.ask({ type: "register", peerId: peerA, maxConnections: "10", publicKey: "pk-a" });
     expect(registeredA).toMatchObject({ type: "registered", peerId: peerA });
     expect(Object.keys(registeredA)).toEqual(["type", "peerId", "serverId", "relays"]);
@@ -75,9 +40,9 @@ describe("relay registry (§7.4)", () => {
     await a.ask({ type: "register", pairingCode: shared, publicKey: btoa(String.fromCharCode(...new Uint8Array(32).fill(3))) });
     expect(await b.ask({ type: "register", peerId: shared })).toEqual({ type: "error", message: "Peer ID already in use by another connection" });
     expect(await b.ask({ type: "get_relays", peerId: "someone" })).toEqual({ type: "error", message: "Not registered" });
-    const peer = id("relay-c");
+    const peer = peerIdOf("relay-c");
     await b.ask({ type: "register", peerId: peer });
-    expect(await b.ask({ type: "register", peerId: id("other") })).toEqual({ type: "error", message: "Cannot re-register with a different peerId" });
+    expect(await b.ask({ type: "register", peerId: peerIdOf("other") })).toEqual({ type: "error", message: "Cannot re-register with a different peerId" });
     expect(await b.ask({ type: "heartbeat", peerId: "not-me" })).toEqual({ type: "error", message: "peerId mismatch with registered identity" });
     expect(await b.ask({ type: "heartbeat", peerId: 5 })).toEqual({ type: "error", message: "Invalid message: heartbeat: peerId must be a string" });
     const rows: [Frame, string][] = [
@@ -96,7 +61,7 @@ describe("relay registry (§7.4)", () => {
 
   it("closes a relay whose registration was not refreshed for 60 s", async () => {
     const a = await socketOn(1);
-    await a.ask({ type: "register", peerId: id("relay-d") });
+    await a.ask({ type: "register", peerId: peerIdOf("relay-d") });
     const gateway = env.GATEWAY.getByName("gateway:1");
     await runInDurableObject(gateway, (_, state) => {
       for (const ws of state.getWebSockets()) {
