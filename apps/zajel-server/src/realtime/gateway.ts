@@ -130,16 +130,18 @@ export class Gateway extends DurableObject<Env> {
     }
     if (type === "ping" || type === "heartbeat") state.heartbeating = true;
     ws.serializeAttachment(state);
-    if (!allowed) return ws.send(errorFrame("Rate limit exceeded. Please slow down."));
-    if (!parsed!.ok) return ws.send(errorFrame(parsed!.error));
-    if (type === "ping") return ws.send(JSON.stringify({ type: "pong" }));
+    // The timer write above may have let the socket close meanwhile.
+    const send = (text: string) => void (ws.readyState === WebSocket.OPEN && ws.send(text));
+    if (!allowed) return send(errorFrame("Rate limit exceeded. Please slow down."));
+    if (!parsed!.ok) return send(errorFrame(parsed!.error));
+    if (type === "ping") return send(JSON.stringify({ type: "pong" }));
     const route = dispatch(parsed!.type, parsed!.frame, state);
-    if ("error" in route) return ws.send(errorFrame(route.error));
+    if ("error" in route) return send(errorFrame(route.error));
     try {
       await route.handler(this.context(ws, state), parsed!.frame);
     } catch (error) {
       this.log.error("handler failed", { type, error: String(error) });
-      if (ws.readyState === WebSocket.OPEN) ws.send(errorFrame("Internal server error"));
+      send(errorFrame("Internal server error"));
     } finally {
       ws.serializeAttachment(state);
     }
@@ -181,9 +183,7 @@ export class Gateway extends DurableObject<Env> {
       holder: { gateway: name, socket: state.id },
       state,
       log: this.log,
-      reply: (frame) => {
-        if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
-      },
+      reply: (frame) => void (ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify(frame))),
       push: async (to, frame) => void (await new Outbox(send).add(to, frame).flush()),
       outbox: () => new Outbox(send),
       serverId: async () => `ed25519:${toBase64Url((await serverIdentityKey(this.env)).publicKey)}`,
