@@ -8,6 +8,7 @@ import { signingKeyFromSeed, sign } from "../../apps/zajel-server/src/crypto/ed2
 import { toBase64, utf8 } from "../../apps/zajel-server/src/crypto/encoding.js";
 import type { Env } from "../../apps/zajel-server/src/env.js";
 import { rateLimitRouter } from "../../apps/zajel-server/src/ratelimit/middleware.js";
+import { countingEnv, type CallCounter } from "../worker-counting.js";
 
 export {
   Directory,
@@ -50,36 +51,8 @@ export class BaselineRegistry extends DurableObject<BenchEnv> {
 
 const calls: Record<string, number> = {};
 
-/** `env` with every Durable Object namespace counting the calls made through its stubs. */
-function counting(env: BenchEnv): BenchEnv {
-  const wrapped: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(env)) {
-    const ns = value as DurableObjectNamespace;
-    if (typeof value !== "object" || value === null || typeof ns.getByName !== "function") {
-      wrapped[name] = value;
-      continue;
-    }
-    wrapped[name] = new Proxy(ns, {
-      get(target, prop) {
-        if (prop !== "getByName") return Reflect.get(target, prop, target);
-        return (id: string, options?: DurableObjectNamespaceGetDurableObjectOptions) => {
-          const stub = target.getByName(id, options) as unknown as Record<string, (...args: unknown[]) => unknown>;
-          return new Proxy(stub, {
-            get(s, method) {
-              const fn = s[method as string];
-              if (typeof method !== "string" || typeof fn !== "function") return fn;
-              return (...args: unknown[]) => {
-                calls[name] = (calls[name] ?? 0) + 1;
-                return Reflect.apply(fn, s, args);
-              };
-            },
-          });
-        };
-      },
-    });
-  }
-  return wrapped as unknown as BenchEnv;
-}
+const countByBinding: CallCounter = (binding) => void (calls[binding] = (calls[binding] ?? 0) + 1);
+const counting = (env: BenchEnv) => countingEnv(env, countByBinding);
 
 /** One `GET /servers` of either design, answered as a client would receive it. */
 async function list(design: string, nonce: string | null, env: BenchEnv, ctx: ExecutionContext, ip: string): Promise<Response> {

@@ -9,6 +9,7 @@
  */
 import server, { CodeRegistry as ServerCodeRegistry, Gateway as ServerGateway } from "../../apps/zajel-server/src/index.js";
 import type { Env } from "../../apps/zajel-server/src/env.js";
+import { countingEnv, type CallCounter } from "../worker-counting.js";
 
 // Every Durable Object class of the server; Gateway and CodeRegistry are replaced below (a local
 // export takes precedence over `export *`).
@@ -16,51 +17,11 @@ export * from "../../apps/zajel-server/src/index.js";
 
 const calls: Record<string, number> = {};
 
-function count(key: string): void {
+const count: CallCounter = (binding, method) => {
+  const key = `${binding}.${method}`;
   calls[key] = (calls[key] ?? 0) + 1;
-}
-
-/** A stub whose method calls are counted as `<binding>.<method>`. */
-function countingStub(binding: string, stub: object): object {
-  return new Proxy(stub, {
-    get(target, method) {
-      const fn = Reflect.get(target, method, target) as unknown;
-      if (typeof method !== "string" || typeof fn !== "function") return fn;
-      return (...args: unknown[]) => {
-        // ShardRouter calls `routedCall(keyspace, shard, key, version, method, ...args)`.
-        count(`${binding}.${method === "routedCall" && typeof args[4] === "string" ? args[4] : method}`);
-        return Reflect.apply(fn as (...a: unknown[]) => unknown, target, args);
-      };
-    },
-  });
-}
-
-const wrapped = new WeakMap<object, Env>();
-
-/** `env` with every Durable Object namespace handing out counting stubs. */
-function counting(env: Env): Env {
-  const cached = wrapped.get(env);
-  if (cached) return cached;
-  const out: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(env)) {
-    const ns = value as DurableObjectNamespace;
-    if (typeof value !== "object" || value === null || typeof ns.getByName !== "function") {
-      out[name] = value;
-      continue;
-    }
-    out[name] = new Proxy(ns, {
-      get(target, prop) {
-        if (prop === "getByName") return (id: string, options?: DurableObjectNamespaceGetDurableObjectOptions) => countingStub(name, target.getByName(id, options));
-        if (prop === "get") return (id: DurableObjectId, options?: DurableObjectNamespaceGetDurableObjectOptions) => countingStub(name, target.get(id, options));
-        const v = Reflect.get(target, prop, target) as unknown;
-        return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-      },
-    });
-  }
-  const result = out as unknown as Env;
-  wrapped.set(env, result);
-  return result;
-}
+};
+const counting = (env: Env) => countingEnv(env, count);
 
 export class Gateway extends ServerGateway {
   constructor(ctx: DurableObjectState, env: Env) {

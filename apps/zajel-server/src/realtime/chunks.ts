@@ -35,19 +35,23 @@ export async function chunkAnnounce(ctx: SocketContext, frame: Frame): Promise<v
   }
 }
 
-/** The empty-id check shared by `chunk_request` and `chunk_push`: the error text, if any. */
-function emptyId(chunkId: string, channelId: string): string | undefined {
-  if (chunkId === "") return "Missing required field: chunkId";
-  if (channelId === "") return "Missing required field: channelId";
-  return undefined;
+/**
+ * The first checks of `chunk_request` and `chunk_push`: the attestation gate, then non-empty ids.
+ * Answers and returns undefined when one fails.
+ */
+function chunkAndChannel(ctx: SocketContext, frame: Frame): { chunkId: string; channelId: string } | undefined {
+  if (!attestationGate(ctx)) return undefined;
+  const chunkId = frame.chunkId as string;
+  const channelId = frame.channelId as string;
+  if (chunkId === "") return void fail(ctx, "Missing required field: chunkId");
+  if (channelId === "") return void fail(ctx, "Missing required field: channelId");
+  return { chunkId, channelId };
 }
 
 export async function chunkRequest(ctx: SocketContext, frame: Frame): Promise<void> {
-  if (!attestationGate(ctx)) return;
-  const chunkId = frame.chunkId as string;
-  const channelId = frame.channelId as string;
-  const empty = emptyId(chunkId, channelId);
-  if (empty) return fail(ctx, empty);
+  const ids = chunkAndChannel(ctx, frame);
+  if (!ids) return;
+  const { chunkId, channelId } = ids;
   const identity = identityOf(ctx.state);
   if (!identity) return fail(ctx, "Not registered");
   const noSource = { type: "chunk_error", chunkId, error: "No source available for chunk" };
@@ -67,11 +71,9 @@ function dataSize(data: object | string): number {
 }
 
 export async function chunkPush(ctx: SocketContext, frame: Frame): Promise<void> {
-  if (!attestationGate(ctx)) return;
-  const chunkId = frame.chunkId as string;
-  const channelId = frame.channelId as string;
-  const empty = emptyId(chunkId, channelId);
-  if (empty) return fail(ctx, empty);
+  const ids = chunkAndChannel(ctx, frame);
+  if (!ids) return;
+  const { chunkId, channelId } = ids;
   const data = frame.data;
   if (!data || (typeof data !== "object" && typeof data !== "string")) return fail(ctx, "Missing required field: data");
   const identity = identityOf(ctx.state);
