@@ -51,6 +51,15 @@ export class Timers {
     return this.schedule(name, Date.now() + delayMs, payload);
   }
 
+  /**
+   * Sets timer `name` to fire `delayMs` from now unless it is already set. For periodic work such
+   * as a sweep: every write may ask for it, and the first request's time stands (a later request
+   * does not push it back).
+   */
+  async ensure(name: string, delayMs: number): Promise<void> {
+    if (this.dueAt(name) === undefined) await this.after(name, delayMs);
+  }
+
   /** Cancels timer `name` if set. */
   async cancel(name: string): Promise<void> {
     this.storage.sql.exec("DELETE FROM _ds_timers WHERE name = ?", name);

@@ -27,6 +27,19 @@ describe("Timers", () => {
     });
   });
 
+  it("ensure() sets a timer only when it is not set, keeping the earlier time", async () => {
+    const stub = env.FLAKY.getByName(uniqueName("timers"));
+    await runInDurableObject(stub, async (_, state) => {
+      const timers = new Timers(state.storage);
+      await timers.ensure("sweep", 60_000);
+      const first = timers.dueAt("sweep")!;
+      expect(first).toBeGreaterThan(Date.now() + 50_000);
+      await timers.ensure("sweep", 600_000);
+      expect(timers.dueAt("sweep")).toBe(first);
+      expect(await state.storage.getAlarm()).toBe(first);
+    });
+  });
+
   it("puts a timer back when its handler throws, so the alarm retry runs it again", async () => {
     const stub = env.FLAKY.getByName(uniqueName("timers"));
     await runInDurableObject(stub, async (_, state) => {

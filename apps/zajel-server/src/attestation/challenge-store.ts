@@ -43,7 +43,7 @@ export class ChallengeStore extends ShardedObject<Env> {
       JSON.stringify(challenge),
       challenge.created_at,
     );
-    if (this.timers.dueAt(SWEEP) === undefined) await this.timers.after(SWEEP, CHALLENGE_TTL_MS);
+    await this.timers.ensure(SWEEP, CHALLENGE_TTL_MS);
   }
 
   /** Rows 3–5 of §4.3.5, without consuming; an expired challenge is deleted. */

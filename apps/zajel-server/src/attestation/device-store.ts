@@ -74,7 +74,7 @@ export class DeviceStore extends ShardedObject<Env> {
       web_registration_timestamps: webTimes,
     });
     this._save(device);
-    await this._armCleanup();
+    await this.timers.ensure(CLEANUP, CLEANUP_EVERY_MS);
     return { status: "ok", device };
   }
 
@@ -102,7 +102,7 @@ export class DeviceStore extends ShardedObject<Env> {
       nonce,
       now + CHALLENGE_TTL_MS,
     );
-    await this._armCleanup();
+    await this.timers.ensure(CLEANUP, CLEANUP_EVERY_MS);
     return { status: "ok", platform: device.platform, buildVersion: device.build_version, nonce };
   }
 
@@ -124,10 +124,6 @@ export class DeviceStore extends ShardedObject<Env> {
       JSON.stringify(device),
       device.last_seen,
     );
-  }
-
-  private async _armCleanup(): Promise<void> {
-    if (this.timers.dueAt(CLEANUP) === undefined) await this.timers.after(CLEANUP, CLEANUP_EVERY_MS);
   }
 
   private async _cleanup(): Promise<void> {

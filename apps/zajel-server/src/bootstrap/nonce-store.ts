@@ -44,7 +44,7 @@ export class NonceStore extends ShardedObject<Env> {
       this.slotOf(nonce),
       Date.now() + NONCE_TTL_MS,
     );
-    if (this.timers.dueAt(SWEEP) === undefined) await this.timers.after(SWEEP, NONCE_TTL_MS);
+    await this.timers.ensure(SWEEP, NONCE_TTL_MS);
     return true;
   }
 

@@ -5,7 +5,7 @@
  * list requests costs one fan-out, not one per request. A read that misses a shard is never
  * stored or signed.
  */
-import { ShardRouter, ShardedObject } from "durable-shards";
+import { ShardRouter, ShardedObject, errorsOf, valuesOf } from "durable-shards";
 import { signingKeyFromSeed, sign } from "../crypto/ed25519.js";
 import { toBase64, utf8 } from "../crypto/encoding.js";
 import type { Env } from "../env.js";
@@ -63,10 +63,10 @@ export class ServerListCache extends ShardedObject<Env> {
   private async _build(): Promise<Snapshot | undefined> {
     const read = await registryRouter(this.env).all((shard) => shard.list(), { deadlineMs: READ_DEADLINE_MS });
     if (!read.complete) {
-      console.warn("server list: registry read incomplete", read.results.filter((r) => !r.ok).map((r) => r.shard));
+      console.warn("server list: registry read incomplete", errorsOf(read).map((e) => e.shard));
       return undefined;
     }
-    const entries: ServerEntry[] = read.results.flatMap((r) => (r.ok ? r.value : []));
+    const entries: ServerEntry[] = valuesOf(read).flat();
     entries.sort((a, b) => (a.serverId < b.serverId ? -1 : a.serverId > b.serverId ? 1 : 0));
     const takenAt = Date.now();
     const snapshot: Snapshot = { serversJson: JSON.stringify(entries), takenAt };

@@ -110,7 +110,7 @@ export class ChannelRegistry extends ShardedObject<Env> {
     const queued = this.ctx.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM upstream WHERE channel_id = ?", channelId).one().n;
     if (queued >= UPSTREAM_QUEUE_MAX) return "dropped";
     this.ctx.storage.sql.exec("INSERT INTO upstream (channel_id, slot, frame, created_at) VALUES (?, ?, ?, ?)", channelId, this.slotOf(channelId), frame, now);
-    if (this.timers.dueAt(SWEEP) === undefined) await this.timers.after(SWEEP, UPSTREAM_TTL_MS);
+    await this.timers.ensure(SWEEP, UPSTREAM_TTL_MS);
     return "queued";
   }
 

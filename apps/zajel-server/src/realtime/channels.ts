@@ -1,4 +1,5 @@
 /** Channel messages (§7.7): owners, subscribers, upstream messages and streams. */
+import { valuesOf } from "durable-shards";
 import { router } from "../keyspaces.js";
 import { channelShard } from "./channel-store.js";
 import { channelIdSchema } from "./chunks.js";
@@ -26,7 +27,7 @@ export async function channelSubscribe(ctx: SocketContext, frame: Frame): Promis
   ctx.reply({ type: "channel-subscribed", channelId });
   if (stream) ctx.reply({ type: "stream-start", streamId: stream.streamId, channelId, ...("title" in stream ? { title: stream.title } : {}) });
   const cached = await router(ctx.env, "chunks").all((shard) => shard.cachedOf(channelId));
-  const chunkIds = cached.results.flatMap((r) => (r.ok ? r.value : [])).sort();
+  const chunkIds = valuesOf(cached).flat().sort();
   if (chunkIds.length > 0) ctx.reply({ type: "chunk_available", channelId, chunkIds });
 }
 

@@ -62,10 +62,10 @@ export class ChunkStore extends ShardedObject<Env> {
     return { [SWEEP]: () => this._sweep() };
   }
 
-  /** Records `identity` (at `holder`) as a source of `chunkId` for an hour. */
-  async announce(chunkId: string, identity: string, holder: Holder): Promise<void> {
-    this._source(chunkId, identity, holder);
-    await this._armSweep();
+  /** Shard-level: records `identity` (at `holder`) as a source of each of `chunkIds` (this shard's) for an hour. */
+  async announce(chunkIds: string[], identity: string, holder: Holder): Promise<void> {
+    for (const chunkId of chunkIds) this._source(chunkId, identity, holder);
+    await this.timers.ensure(SWEEP, SWEEP_EVERY_MS);
   }
 
   /** A `chunk_request` (§7.6): cached data, a pull to join, a pull to start, or nothing. */
@@ -113,7 +113,7 @@ export class ChunkStore extends ShardedObject<Env> {
       at.socket,
       now + WAIT_TTL_MS,
     );
-    await this._armSweep();
+    await this.timers.ensure(SWEEP, SWEEP_EVERY_MS);
     return result;
   }
 
@@ -151,7 +151,7 @@ export class ChunkStore extends ShardedObject<Env> {
       .exec<{ gateway: string; socket: string }>("DELETE FROM waiters WHERE chunk_id = ? AND expires_at > ? RETURNING gateway, socket", chunkId, now)
       .toArray()
       .map((w) => ({ gateway: w.gateway, socket: w.socket }));
-    await this._armSweep();
+    await this.timers.ensure(SWEEP, SWEEP_EVERY_MS);
     return { kind: "ok", waiters };
   }
 
@@ -197,10 +197,6 @@ export class ChunkStore extends ShardedObject<Env> {
   /** A pull whose last waiter expired or left lapses. */
   private _lapseUnwaitedPulls(now: number): void {
     this.ctx.storage.sql.exec("DELETE FROM pulls WHERE chunk_id NOT IN (SELECT chunk_id FROM waiters WHERE expires_at > ?)", now);
-  }
-
-  private async _armSweep(): Promise<void> {
-    if (this.timers.dueAt(SWEEP) === undefined) await this.timers.after(SWEEP, SWEEP_EVERY_MS);
   }
 
   private async _sweep(): Promise<void> {

@@ -1,4 +1,5 @@
 /** The chunk relay messages (§7.6): `chunk_announce`, `chunk_request`, `chunk_push`. */
+import { errorsOf } from "durable-shards";
 import { z } from "zod";
 import { router } from "../keyspaces.js";
 import { attestationGate } from "./attest.js";
@@ -28,7 +29,9 @@ export async function chunkAnnounce(ctx: SocketContext, frame: Frame): Promise<v
   const identity = identityOf(ctx.state)!;
   const ids = [...new Set(chunks.map((c) => (c as { chunkId: string }).chunkId))];
   ctx.state.chunks = true;
-  await Promise.all(ids.map((id) => chunkShard(ctx.env, id).announce(identity, ctx.holder)));
+  // One call per shard, not per chunk: an announce may carry 100 chunks.
+  const recorded = await router(ctx.env, "chunks").some(ids, (shard, owned) => shard.announce(owned, identity, ctx.holder));
+  if (!recorded.complete) throw new Error(`chunk_announce: ${errorsOf(recorded).map((e) => `${e.shard}: ${e.error.message}`).join("; ")}`);
   ctx.reply({ type: "chunk_announce_ack", registered: chunks.length });
   if (typeof channelId === "string") {
     await channelShard(ctx.env, channelId).broadcast({ type: "chunk_available", channelId, chunkIds: ids }, ctx.holder);

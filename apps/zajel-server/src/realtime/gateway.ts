@@ -125,9 +125,7 @@ export class Gateway extends DurableObject<Env> {
     const allowed = countInWindow(state.frames, FRAMES_PER_WINDOW, now);
     const parsed = allowed ? parseFrame(message) : undefined;
     const type = parsed?.ok ? parsed.type : undefined;
-    if ((type === "ping" || type === "heartbeat" || type === "register") && this.timers.dueAt(LIVENESS) === undefined) {
-      await this.timers.after(LIVENESS, LIVENESS_EVERY_MS);
-    }
+    if (type === "ping" || type === "heartbeat" || type === "register") await this.timers.ensure(LIVENESS, LIVENESS_EVERY_MS);
     if (type === "ping" || type === "heartbeat") state.heartbeating = true;
     ws.serializeAttachment(state);
     // The timer write above may have let the socket close meanwhile.

@@ -1,4 +1,5 @@
 /** The relay registry over WebSocket (§7.4): relay peers share one namespace with pairing codes. */
+import { valuesOf } from "durable-shards";
 import { z } from "zod";
 import { randomInt } from "../attestation/regions.js";
 import { router } from "../keyspaces.js";
@@ -13,7 +14,7 @@ const connectedCountSchema = z.number().finite().min(0).max(10_000);
 /** Relays below half capacity anywhere in the deployment, except `self`, shuffled, at most `count`. */
 async function relayList(ctx: SocketContext, self: string | undefined, count: number) {
   const read = await router(ctx.env, "codes").all((shard) => shard.availableRelays());
-  const relays = read.results.flatMap((r) => (r.ok ? r.value : [])).filter((r) => r.peerId !== self);
+  const relays = valuesOf(read).flat().filter((r) => r.peerId !== self);
   for (let i = relays.length - 1; i > 0; i--) {
     const j = randomInt(i + 1);
     [relays[i], relays[j]] = [relays[j]!, relays[i]!];

@@ -72,7 +72,7 @@ export class RendezvousRegistry extends ShardedObject<Env> {
       relayId,
       now + ttlMs,
     );
-    if (this.timers.dueAt(SWEEP) === undefined) await this.timers.after(SWEEP, SWEEP_EVERY_MS);
+    await this.timers.ensure(SWEEP, SWEEP_EVERY_MS);
     return others;
   }
 
