@@ -15,7 +15,7 @@ const ROUNDS = 101;
 const CALLS = { read: 600, write: 200, noop: 600 };
 const CONCURRENCY = 8;
 const SHARDS = 16;
-const MODES = ["direct", "routed", "ask"] as const;
+const MODES = ["direct", "direct-id", "routed", "ask"] as const;
 const OPS = ["read", "write", "noop"] as const;
 const LABELS = { read: "a SQLite point read per call (the targets)", write: "a SQLite upsert per call", noop: "no storage: pure call overhead" };
 
@@ -61,6 +61,7 @@ try {
       row(`  ${mode}`, `${fmt(Math.round(rate(mode, op)))} calls/s`, `directory calls: ${directoryCalls[`${mode}/${op}`]}`);
     }
     row("  routed / direct", ratio("routed", "direct", op));
+    row("  routed / direct-id (fencing cost alone)", ratio("routed", "direct-id", op));
     row("  routed / ask-every-call", ratio("routed", "ask", op));
   }
   const routedDirect = ratio("routed", "direct", "read");

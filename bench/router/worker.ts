@@ -2,7 +2,9 @@
  * Worker of bench:router. `/run?mode=…&n=…&c=…` performs n calls with c in flight and answers when
  * done; the Node side times it. Modes:
  *  - routed: ShardRouter → owning shard (hash, cached map, fence check) → `bump`
- *  - direct: `getByName(owner).bump(key)` with the owner precomputed (the floor any design can reach)
+ *  - direct: `getByName(owner).bump(key)` with the owner precomputed (what an app without a router does)
+ *  - direct-id: `get(id).bump(key)` with the owner's id precomputed too, as the router keeps it (the
+ *    floor any design can reach; routed / direct-id is the cost of hashing, map lookup and fencing)
  *  - ask:    `directory.resolve(key)` then `getByName(owner).bump(key)` (asking on every call)
  * `op` picks the work per call: `read` (a SQLite point read, `peek`), `write` (a SQLite upsert,
  * `bump`) or `noop` (`touch`, no storage: pure call overhead).
@@ -62,6 +64,7 @@ export class BenchShard extends ShardedObject<Env> {
 
 let keys: string[] = [];
 let owners: string[] = [];
+let ids: DurableObjectId[] = [];
 
 async function setup(env: Env, shards: number, keyCount: number): Promise<Response> {
   const directory = env.DIRECTORY.getByName(DIRECTORY);
@@ -70,6 +73,7 @@ async function setup(env: Env, shards: number, keyCount: number): Promise<Respon
   const map = await router.map();
   keys = Array.from({ length: keyCount }, (_, i) => `user:${i}:${Math.random().toString(36).slice(2)}`);
   owners = keys.map((k) => `${KEYSPACE}:${map.shardOfKey(k).id}`);
+  ids = owners.map((owner) => env.SHARD.idFromName(owner));
   // Seeds every key (which also wakes every shard) so first-use costs stay out of the measurement.
   const seeded = await router.some(keys, (shard, owned) => shard.seed(owned));
   if (!seeded.complete) return Response.json({ error: "seeding failed" }, { status: 500 });
@@ -87,6 +91,7 @@ async function run(env: Env, mode: string, op: Op, n: number, concurrency: numbe
     const index = i % keys.length;
     const key = keys[index]!;
     if (mode === "routed") return router.get(key)[op]();
+    if (mode === "direct-id") return env.SHARD.get(ids[index]!)[op](key);
     let owner = owners[index]!;
     if (mode === "ask") {
       owner = `${KEYSPACE}:${await directory.resolve(KEYSPACE, key)}`;

@@ -12,7 +12,8 @@ import { DEFAULT_DIRECTORY_NAME, type CreateKeyspaceInput, type RoutingInfo, typ
 import { backoffDelay, retryAfter, sleep, withRetry, type RetryOptions } from "./retry.js";
 import { z } from "zod";
 import { checkKey, keyspaceNameSchema, parse, retryOptionsSchema, shardIdSchema } from "./schema.js";
-import { ShardMap } from "./shard-map.js";
+import { ShardMap, type ShardInfo } from "./shard-map.js";
+import { shardStub } from "./object-ids.js";
 import type { ShardedObject } from "./sharded-object.js";
 
 /** A cached routing entry. */
@@ -169,12 +170,12 @@ export class ShardRouter<T extends ShardedObject> {
       // call fails (then the retry policy, then the refusal loop, take over).
       const map = cached.info;
       const shard = map.shardOfKey(k);
-      return this.stub(`${this.keyspace}:${shard.id}`, shard.locationHint)
+      return this.shardStub(shard)
         .routedCall(this.keyspace, shard.id, k, map.version, method, ...args)
         .catch((error: unknown) =>
           retryAfter(
             error,
-            () => this.stub(`${this.keyspace}:${shard.id}`, shard.locationHint),
+            () => this.shardStub(shard),
             (stub) => stub.routedCall(this.keyspace, shard.id, k, map.version, method, ...args),
             this.retry,
           ).catch((failure: unknown) => this.reroute(k, method, args, asRefusal(failure))),
@@ -208,13 +209,13 @@ export class ShardRouter<T extends ShardedObject> {
     if (info instanceof ShardMap) {
       const shard = info.shardOfKey(k);
       return withRetry(
-        () => this.stub(`${this.keyspace}:${shard.id}`, shard.locationHint),
+        () => this.shardStub(shard),
         (stub) => stub.routedCall(this.keyspace, shard.id, k, info.version, method, ...args),
         this.retry,
       );
     }
     return withRetry(
-      () => this.stub(`${this.keyspace}:${k}`),
+      () => this.options.namespace.getByName(`${this.keyspace}:${k}`) as unknown as ShardRpc,
       (stub) => stub.routedCall(this.keyspace, null, k, info.version, method, ...args),
       this.retry,
     );
@@ -297,7 +298,7 @@ export class ShardRouter<T extends ShardedObject> {
     if (!shard) throw new ShardError("UnknownShard", `shard '${shardId}' is not in map version ${map.version} of '${this.keyspace}'`);
     try {
       return await withRetry(
-        () => this.stub(`${this.keyspace}:${shardId}`, shard.locationHint),
+        () => this.shardStub(shard),
         (stub) => stub.shardCall(this.keyspace, shardId, map.version, method, ...args),
         this.retry,
       );
@@ -356,9 +357,8 @@ export class ShardRouter<T extends ShardedObject> {
     });
   }
 
-  private stub(name: string, locationHint?: DurableObjectLocationHint): ShardRpc {
-    const options = locationHint ? { locationHint } : undefined;
-    return this.options.namespace.getByName(name, options) as unknown as ShardRpc;
+  private shardStub(shard: ShardInfo): ShardRpc {
+    return shardStub(this.options.namespace, this.keyspace, shard) as unknown as ShardRpc;
   }
 }
 
