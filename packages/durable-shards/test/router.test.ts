@@ -67,6 +67,44 @@ describe("ShardRouter", () => {
     expect(total.results.reduce((n, r) => n + (r.ok ? r.value : 0), 0)).toBe(keys.length);
   });
 
+  it("loses no write made while shards are added and removed (online resharding)", async () => {
+    const keyspace = await createKv(3);
+    const writers = [kvRouter(keyspace), kvRouter(keyspace), kvRouter(keyspace)]; // three isolates' caches
+    const keys = Array.from({ length: 48 }, (_, i) => `acct:${i}`);
+    const acknowledged = new Map<string, number>();
+    const failures: unknown[] = [];
+    let running = true;
+    const loop = async (w: number) => {
+      for (let n = 0; running || n < 64; n++) {
+        const key = keys[(w + n * writers.length) % keys.length]!;
+        try {
+          await writers[w]!.router.get(key).increment(1);
+          acknowledged.set(key, (acknowledged.get(key) ?? 0) + 1);
+        } catch (error) {
+          failures.push(error);
+        }
+      }
+    };
+    const load = Promise.all(writers.map((_, w) => loop(w)));
+    const added = await directory().addShards(keyspace, 2);
+    const victim = added.moves[0]!.from;
+    const removed = await directory().removeShards(keyspace, [victim]);
+    running = false;
+    await load;
+
+    expect(added.movedSlots).toBeGreaterThan(0);
+    expect(removed.version).toBe(added.version + 1);
+    expect(failures).toEqual([]);
+    // The writers were fenced during the change and refreshed (the first load is the initial map).
+    expect(writers.every((w) => w.cache.loads >= 2)).toBe(true);
+    // Every acknowledged increment is in the store, once: the counts equal the acknowledgements.
+    const reader = kvRouter(keyspace).router;
+    for (const key of keys) expect([key, Number(await reader.get(key).get())]).toEqual([key, acknowledged.get(key) ?? 0]);
+    expect([...acknowledged.values()].reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3 * 64);
+    expect(await rowsOutsideOwnership(keyspace)).toEqual([]);
+    expect((await reader.map()).shards.map((s) => s.id)).not.toContain(victim);
+  });
+
   it("refuses a call at the shard when the caller names the wrong shard (fencing is at the owner)", async () => {
     const keyspace = await createKv(2);
     const { router } = kvRouter(keyspace);
