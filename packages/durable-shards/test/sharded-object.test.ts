@@ -1,7 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { ShardError, ShardRouter } from "../src/index.js";
-import { createKv, kvRouter, rejection, uniqueName } from "./helpers.js";
+import { createKv, directory, kvRouter, rejection, uniqueName } from "./helpers.js";
 
 async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
   return ShardError.from(await rejection(promise))?.code;
@@ -71,6 +71,22 @@ describe("ShardedObject", () => {
     expect(await codeOf(unknown.get("k").get())).toBe("UnknownKeyspace");
     expect(await codeOf(router.shard("ghost").count())).toBe("UnknownShard");
     expect(await codeOf(router.some([""], async (s) => s.count()))).toBe("InvalidKey");
+  });
+
+  it("a move waits for async calls already running on its slots, so their writes move with them", async () => {
+    const keyspace = await createKv(2);
+    const { router } = kvRouter(keyspace);
+    const key = "slow-key";
+    const owner = (await router.map()).shardOfKey(key).id;
+    const write = router.get(key).slowPut("written mid-move", 300);
+    await scheduler.wait(50); // the write is running on the owner, parked in its wait
+    const removal = await directory().removeShards(keyspace, [owner]);
+    await write;
+    expect(removal.moves.map((m) => m.from)).toEqual([owner]);
+    // Read through a router that never saw the old map: the row is on the new owner.
+    expect(await kvRouter(keyspace).router.get(key).get()).toBe("written mid-move");
+    const stale = env.KV.getByName(`${keyspace}:${owner}`);
+    expect(await runInDurableObject(stale, (instance) => instance.describeOwnership()?.ranges)).toEqual([]);
   });
 
   it("moves rows by slot with the default hooks, and a repeated acquire does not overwrite newer writes", async () => {
