@@ -26,6 +26,6 @@ export {
   type SlotRun,
 } from "./shard-map.js";
 export { initialMap, planChange, type Plan, type ShardChange, type SlotMove } from "./planner.js";
-export { fanOut, valuesOf, errorsOf, type FanOutOptions, type FanOutOutcome, type FanOutResult } from "./fan-out.js";
+export { fanOut, valuesOf, errorsOf, completeValuesOf, type FanOutOptions, type FanOutOutcome, type FanOutResult } from "./fan-out.js";
 export { withRetry, isRetryable, isOverloaded, backoffDelay, sleep, type RetryOptions } from "./retry.js";
 export { errorResponse } from "./http.js";

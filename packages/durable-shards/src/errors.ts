@@ -20,7 +20,8 @@ export type ShardErrorCode =
   | "NotInitialized"
   | "Overloaded"
   | "DeadlineExceeded"
-  | "RetriesExhausted";
+  | "RetriesExhausted"
+  | "Incomplete";
 
 // Across RPC the runtime prefixes the message with the error's name ("UnknownKeyspace: [UnknownKeyspace] …").
 const CODE_PATTERN = /^(?:[A-Za-z]+: )?\[([A-Za-z]+)\] /;
@@ -79,6 +80,7 @@ const CODES: ReadonlySet<string> = new Set<ShardErrorCode>([
   "Overloaded",
   "DeadlineExceeded",
   "RetriesExhausted",
+  "Incomplete",
 ]);
 
 function isCode(code: string): code is ShardErrorCode {

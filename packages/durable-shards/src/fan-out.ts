@@ -6,6 +6,7 @@
  * a complete-looking answer.
  */
 import { ShardError } from "./errors.js";
+import { isRetryable } from "./retry.js";
 import { fanOutOptionsSchema, parse } from "./schema.js";
 
 /** Options of {@link fanOut}. */
@@ -40,6 +41,21 @@ export function valuesOf<T>(result: FanOutResult<T>): T[] {
 /** The errors of the failed outcomes, in target order. */
 export function errorsOf<T>(result: FanOutResult<T>): { shard: string; error: Error }[] {
   return result.results.flatMap((r) => (r.ok ? [] : [{ shard: r.shard, error: r.error }]));
+}
+
+/**
+ * The values of `result` when every target answered; otherwise throws `Incomplete`, naming each
+ * failed shard and its error (retryable when every failure is). For callers to whom a partial
+ * answer is a failure, such as a write or a cleanup that must reach every shard.
+ */
+export function completeValuesOf<T>(result: FanOutResult<T>, what: string): T[] {
+  if (result.complete) return valuesOf(result);
+  const failed = errorsOf(result);
+  const list = failed.map((f) => `${f.shard}: ${f.error.message}`).join("; ");
+  throw new ShardError("Incomplete", `${what}: ${failed.length} of ${result.results.length} shards failed (${list})`, {
+    retryable: failed.every((f) => isRetryable(f.error)),
+    cause: failed[0]!.error,
+  });
 }
 
 /** Calls `call(target)` for every target, at most `concurrency` at a time, until the deadline. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { errorsOf, fanOut, valuesOf } from "../src/index.js";
+import { ShardError, completeValuesOf, errorsOf, fanOut, valuesOf } from "../src/index.js";
 import { createKv, kvRouter } from "./helpers.js";
 
 describe("fan-out over real shards", () => {
@@ -20,6 +20,18 @@ describe("fan-out over real shards", () => {
     expect(result.complete).toBe(false);
     expect(result.mapVersion).toBe(map.version);
     expect(result.results.map((r) => r.shard)).toEqual(map.shards.map((s) => s.id));
+
+    // A caller to whom a partial answer is a failure gets one typed error naming the shard.
+    const error = (() => {
+      try {
+        completeValuesOf(result, "count every key");
+      } catch (thrown) {
+        return thrown;
+      }
+    })();
+    expect(ShardError.from(error)?.code).toBe("Incomplete");
+    expect((error as ShardError).retryable).toBe(false);
+    expect((error as Error).message).toBe(`[Incomplete] count every key: 1 of 6 shards failed (${victim}: sabotaged shard)`);
   });
 
   it("with every shard answering is complete and sums to every key", async () => {
@@ -29,6 +41,7 @@ describe("fan-out over real shards", () => {
     const result = await router.all((shard) => shard.count(), { concurrency: 2 });
     expect(result.complete).toBe(true);
     expect(valuesOf(result).reduce((a, b) => a + b, 0)).toBe(40);
+    expect(completeValuesOf(result, "count").reduce((a, b) => a + b, 0)).toBe(40);
   });
 });
 
@@ -75,6 +88,20 @@ describe("fanOut", () => {
 });
 
 describe("fan-out options", () => {
+  it("completeValuesOf marks an incomplete result retryable only when every failure is", async () => {
+    const transient = () => Object.assign(new Error("transient"), { retryable: true });
+    const retryable = await fanOut(["a", "b", "c"], async (t) => {
+      if (t !== "b") throw transient();
+      return 1;
+    });
+    expect(() => completeValuesOf(retryable, "x")).toThrow(expect.objectContaining({ code: "Incomplete", retryable: true }));
+    const mixed = await fanOut(["a", "b"], async (t) => {
+      throw t === "a" ? transient() : new Error("bug");
+    });
+    expect(() => completeValuesOf(mixed, "x")).toThrow(expect.objectContaining({ code: "Incomplete", retryable: false }));
+    expect(completeValuesOf(await fanOut(["a", "b"], async (t) => t), "x")).toEqual(["a", "b"]);
+  });
+
   it("rejects bad options with typed errors", async () => {
     for (const options of [{ concurrency: 0 }, { concurrency: NaN }, { deadlineMs: -1 }, { deadlineMs: 1e9 }, { extra: 1 }]) {
       await expect(fanOut(["a"], async () => 1, options as never)).rejects.toThrow(/\[InvalidArgument\] options/);

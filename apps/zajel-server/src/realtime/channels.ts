@@ -1,5 +1,5 @@
 /** Channel messages (§7.7): owners, subscribers, upstream messages and streams. */
-import { valuesOf } from "durable-shards";
+import { completeValuesOf, valuesOf } from "durable-shards";
 import { router } from "../keyspaces.js";
 import { channelShard } from "./channel-store.js";
 import { channelIdSchema } from "./chunks.js";
@@ -85,5 +85,5 @@ export async function streamEnd(ctx: SocketContext, frame: Frame): Promise<void>
 export async function releaseChannels(ctx: SocketContext): Promise<void> {
   if (!ctx.state.channels) return;
   ctx.state.channels = false;
-  await router(ctx.env, "channels").all((shard) => shard.dropSocket(ctx.holder));
+  completeValuesOf(await router(ctx.env, "channels").all((shard) => shard.dropSocket(ctx.holder)), "release channels");
 }

@@ -1,5 +1,5 @@
 /** The chunk relay messages (§7.6): `chunk_announce`, `chunk_request`, `chunk_push`. */
-import { errorsOf } from "durable-shards";
+import { completeValuesOf } from "durable-shards";
 import { z } from "zod";
 import { router } from "../keyspaces.js";
 import { attestationGate } from "./attest.js";
@@ -31,7 +31,7 @@ export async function chunkAnnounce(ctx: SocketContext, frame: Frame): Promise<v
   ctx.state.chunks = true;
   // One call per shard, not per chunk: an announce may carry 100 chunks.
   const recorded = await router(ctx.env, "chunks").some(ids, (shard, owned) => shard.announce(owned, identity, ctx.holder));
-  if (!recorded.complete) throw new Error(`chunk_announce: ${errorsOf(recorded).map((e) => `${e.shard}: ${e.error.message}`).join("; ")}`);
+  completeValuesOf(recorded, "chunk_announce");
   ctx.reply({ type: "chunk_announce_ack", registered: chunks.length });
   if (typeof channelId === "string") {
     await channelShard(ctx.env, channelId).broadcast({ type: "chunk_available", channelId, chunkIds: ids }, ctx.holder);
@@ -98,5 +98,5 @@ export async function chunkPush(ctx: SocketContext, frame: Frame): Promise<void>
 export async function releaseChunks(ctx: SocketContext): Promise<void> {
   if (!ctx.state.chunks) return;
   ctx.state.chunks = false;
-  await router(ctx.env, "chunks").all((shard) => shard.dropSocket(ctx.holder));
+  completeValuesOf(await router(ctx.env, "chunks").all((shard) => shard.dropSocket(ctx.holder)), "release chunk sources");
 }

@@ -8,16 +8,12 @@ import { Timers } from "durable-shards";
 import { toBase64Url } from "../crypto/encoding.js";
 import type { Env } from "../env.js";
 import { createLogger, type Logger } from "../logger.js";
-import { releaseChannels } from "./channels.js";
-import { releaseChunks } from "./chunks.js";
 import { MAX_PER_IP, connectionCounter, gatewayShare, maxConnections, refuseSocket } from "./connections.js";
 import { FRAMES_PER_WINDOW, MAX_FRAME_BYTES, countInWindow, errorFrame, frameBytes, parseFrame } from "./frames.js";
 import { dispatch } from "./handlers.js";
 import { greeting, serverIdentityKey } from "./identity.js";
-import { releaseCode } from "./pairing.js";
 import { Outbox, rpcSender, type GatewayBatch } from "./push.js";
-import { releaseRelay } from "./relays.js";
-import { releaseRendezvous } from "./rendezvous.js";
+import { releaseSocket } from "./release.js";
 import type { SocketContext, SocketState } from "./socket.js";
 
 export const IDLE_LIMIT_MS = 90_000;
@@ -203,22 +199,14 @@ export class Gateway extends DurableObject<Env> {
     await this.cleanup(ws);
   }
 
-  /** On close, in the order of §7.1.7: attestation, channels, code, relay (with its rendezvous entries), chunks; then the per-IP count. */
+  /** On close: releases what the socket held (see `release.ts`), once. */
   private async cleanup(ws: WebSocket): Promise<void> {
     const state = ws.deserializeAttachment() as SocketState | null;
     if (!state || state.closed) return;
     state.closed = true;
     ws.serializeAttachment(state);
-    const ctx = this.context(ws, state);
-    state.attestDevice = undefined;
-    state.attestedUntil = undefined;
-    await releaseChannels(ctx);
-    await releaseCode(ctx);
-    if (state.relay) await releaseRendezvous(ctx, state.relay);
-    await releaseRelay(ctx);
-    await releaseChunks(ctx);
-    await connectionCounter(this.env, state.ip).release(ctx.holder);
-    this.log.debug("socket closed", { socket: state.id });
+    const failed = await releaseSocket(this.context(ws, state));
+    this.log.debug("socket closed", { socket: state.id, failed });
   }
 
   /**

@@ -1,4 +1,5 @@
 /** `register_rendezvous` (§7.5): daily points with dead drops, hourly tokens with live matches. */
+import { completeValuesOf } from "durable-shards";
 import { z } from "zod";
 import { router } from "../keyspaces.js";
 import { codeShard } from "./codes.js";
@@ -93,5 +94,5 @@ export async function registerRendezvous(ctx: SocketContext, frame: Frame): Prom
 export async function releaseRendezvous(ctx: SocketContext, peerId: string): Promise<void> {
   if (!ctx.state.rendezvous) return;
   ctx.state.rendezvous = false;
-  await router(ctx.env, "rendezvous").all((shard) => shard.dropPeer(peerId));
+  completeValuesOf(await router(ctx.env, "rendezvous").all((shard) => shard.dropPeer(peerId)), "release rendezvous points");
 }
