@@ -14,6 +14,8 @@ const STATUS: Partial<Record<string, number>> = {
   LastShard: 409,
   ChangeInProgress: 409,
   DeadlineExceeded: 504,
+  // Some shards did not answer: the service is partly unavailable, not the request wrong.
+  Incomplete: 503,
 };
 
 /**

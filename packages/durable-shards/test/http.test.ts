@@ -7,6 +7,8 @@ describe("errorResponse", () => {
     expect(errorResponse(new ShardError("UnknownKeyspace", "x"))!.status).toBe(404);
     expect(errorResponse(new ShardError("InvalidKey", "x"))!.status).toBe(400);
     expect(errorResponse(new ShardError("RetriesExhausted", "x", { retryable: true }))!.status).toBe(503);
+    const incomplete = errorResponse(new ShardError("Incomplete", "count: 1 of 4 shards failed"))!;
+    expect([incomplete.status, incomplete.headers.get("Retry-After")]).toEqual([503, "1"]);
     const overloaded = errorResponse(new OverloadedError("busy", { retryAfterSeconds: 3 }))!;
     expect(overloaded.status).toBe(503);
     expect(overloaded.headers.get("Retry-After")).toBe("3");
