@@ -306,7 +306,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
       plan.moves.map((_, i) => String(i)),
       async (i) => {
         const move = plan.moves[Number(i)]!;
-        const data: SlotData = await stub(move.from).dsRelease(transfer(move.from, move.ranges));
+        const data: SlotData = await stub(move.from).dsRelease({ ...transfer(move.from, move.ranges), to: move.to });
         await stub(move.to).dsAcquire(transfer(move.to, move.ranges), data);
       },
       { concurrency: 8, deadlineMs: MOVE_DEADLINE_MS },

@@ -59,7 +59,8 @@ export class ShardError extends Error {
     const code = match[1] as ShardErrorCode;
     if (code === "WrongShard") {
       const version = /\(map version (\d+)\)/.exec(detail);
-      return new WrongShardError(detail, version ? Number(version[1]) : 0);
+      const movedTo = /; moved to '([A-Za-z0-9_.-]+)'/.exec(detail);
+      return new WrongShardError(detail, version ? Number(version[1]) : 0, movedTo?.[1]);
     }
     if (code === "Overloaded") return new OverloadedError(detail, { cause: error });
     return new ShardError(code, detail, { cause: error });
@@ -95,6 +96,8 @@ export class WrongShardError extends ShardError {
   constructor(
     message: string,
     readonly mapVersion: number,
+    /** The shard the slot was released to, while the change that moves it is not committed. */
+    readonly movedTo?: string,
   ) {
     super("WrongShard", message, { retryable: true });
   }

@@ -188,11 +188,20 @@ export class ShardRouter<T extends ShardedObject> {
   private async reroute(k: string, method: string, args: unknown[], refusal: WrongShardError | undefined): Promise<unknown> {
     const maxAttempts = this.maxAttempts;
     let lastRefusal = refusal;
+    let followed = false;
     for (let attempt = refusal ? 2 : 1; attempt <= maxAttempts; attempt++) {
-      // A refusal at a version we already hold means a move is in flight: give it a moment.
-      if (attempt > 2) await sleep(backoffDelay(attempt - 2, { baseDelayMs: 20, ...this.retry }));
-      const info = await this.routing(lastRefusal !== undefined);
       try {
+        // The slot's old owner named the shard it went to. That shard serves it from its acquire on,
+        // while the directory still hands out the old map until the whole change commits; so go
+        // there first (once per call: a refusal from it falls back to the map).
+        const movedTo = lastRefusal?.movedTo;
+        if (movedTo !== undefined && !followed) {
+          followed = true;
+          return await this.attemptOn(movedTo, lastRefusal!.mapVersion, k, method, args);
+        }
+        // A refusal at a version we already hold means a move is in flight: give it a moment.
+        if (attempt > 2) await sleep(backoffDelay(attempt - 2, { baseDelayMs: 20, ...this.retry }));
+        const info = await this.routing(lastRefusal !== undefined);
         return await this.attempt(info, k, method, args);
       } catch (error) {
         lastRefusal = asRefusal(error);
@@ -217,6 +226,15 @@ export class ShardRouter<T extends ShardedObject> {
     return withRetry(
       () => this.options.namespace.getByName(`${this.keyspace}:${k}`) as unknown as ShardRpc,
       (stub) => stub.routedCall(this.keyspace, null, k, info.version, method, ...args),
+      this.retry,
+    );
+  }
+
+  /** One routed call on shard `shardId`, named by a refusal rather than by the cached map. */
+  private attemptOn(shardId: string, version: number, k: string, method: string, args: unknown[]): Promise<unknown> {
+    return withRetry(
+      () => this.options.namespace.getByName(`${this.keyspace}:${shardId}`) as unknown as ShardRpc,
+      (stub) => stub.routedCall(this.keyspace, shardId, k, version, method, ...args),
       this.retry,
     );
   }

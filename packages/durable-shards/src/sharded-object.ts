@@ -38,6 +38,8 @@ export const transferSchema = z.strictObject({
   slotCount: slotCountSchema,
   version: mapVersionSchema,
   ranges: rangesSchema,
+  /** On a release: the shard that acquires the ranges. */
+  to: shardIdSchema.optional(),
 });
 /** A directory instruction naming slots of one shard at one map version. */
 export type SlotTransfer = z.infer<typeof transferSchema>;
@@ -65,6 +67,15 @@ const MIGRATIONS: Migration[] = [
            slot_count INTEGER NOT NULL, version INTEGER NOT NULL, ranges TEXT NOT NULL);
          CREATE TABLE _ds_released (version INTEGER NOT NULL, ranges TEXT NOT NULL, PRIMARY KEY (version))`,
   },
+  {
+    // Released ranges now name their new owner, so refusals can send callers there before the
+    // directory commits. The old table was only ever written, so nothing of it is needed.
+    version: 2,
+    name: "released-to",
+    up: `DROP TABLE _ds_released;
+         CREATE TABLE _ds_released (version INTEGER NOT NULL, ranges TEXT NOT NULL, to_shard TEXT,
+           PRIMARY KEY (version, ranges))`,
+  },
 ];
 
 /** Names that are never dispatched by a routed call. */
@@ -74,6 +85,8 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   /** Named timers on this object's alarm; see {@link timerHandlers}. */
   protected readonly timers: Timers;
   private ownership: Ownership | undefined;
+  /** Ranges released but not yet dropped, newest first, with the shard that took them. */
+  private movedOut: { version: number; to: string; ranges: SlotRange[] }[] = [];
   /** Calls in flight per slot, so a release waits for them before handing data over. */
   private readonly inflight = new Map<number, number>();
   private drained: (() => void)[] = [];
@@ -100,6 +113,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
         ranges: JSON.parse(row.ranges) as SlotRange[],
       };
     }
+    this.loadMovedOut();
   }
 
   // ---- hooks for subclasses -------------------------------------------------------------------
@@ -200,7 +214,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     ) {
       const slot = slotOfHash(hashKey(key), own.slotCount);
       if (!rangesContain(own.ranges, slot)) {
-        throw refusal(own.version, `shard '${own.shard}' of '${own.keyspace}' does not own slot ${slot}`);
+        throw this.slotRefusal(own, slot);
       }
       return this.run(slot, this.callable(method), key, args);
     }
@@ -225,7 +239,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     }
     const slot = slotOfHash(hashKey(f.key), own.slotCount);
     if (!rangesContain(own.ranges, slot)) {
-      throw refusal(own.version, `shard '${own.shard}' of '${own.keyspace}' does not own slot ${slot}`);
+      throw this.slotRefusal(own, slot);
     }
     return this.run(slot, fn, f.key, args);
   }
@@ -306,11 +320,13 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     this.ctx.storage.transactionSync(() => {
       this.save({ ...own, version: Math.max(own.version, t.version), ranges: subtractRanges(own.ranges, ranges) });
       this.ctx.storage.sql.exec(
-        "INSERT OR REPLACE INTO _ds_released (version, ranges) VALUES (?, ?)",
+        "INSERT OR REPLACE INTO _ds_released (version, ranges, to_shard) VALUES (?, ?, ?)",
         t.version,
         JSON.stringify(ranges),
+        t.to ?? null,
       );
     });
+    this.loadMovedOut();
     await this.drain(ranges);
     return this.exportSlots(ranges);
   }
@@ -325,9 +341,34 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
       this.deleteSlots(ranges);
       this.ctx.storage.sql.exec("DELETE FROM _ds_released WHERE version = ?", t.version);
     });
+    this.loadMovedOut();
   }
 
   // ---- internals ------------------------------------------------------------------------------
+
+  private loadMovedOut(): void {
+    this.movedOut = this.ctx.storage.sql
+      .exec<{ version: number; to_shard: string; ranges: string }>(
+        "SELECT version, to_shard, ranges FROM _ds_released WHERE to_shard IS NOT NULL ORDER BY version DESC",
+      )
+      .toArray()
+      .map((r) => ({ version: r.version, to: r.to_shard, ranges: JSON.parse(r.ranges) as SlotRange[] }));
+  }
+
+  /**
+   * The refusal of a call for `slot`, which this shard does not own. When this shard released the
+   * slot in a change not yet dropped, the refusal names the shard that took it: that shard serves
+   * it from its acquire on, while the directory still hands out the old map until it commits.
+   */
+  private slotRefusal(own: Ownership, slot: number): WrongShardError {
+    const moved = this.movedOut.find((m) => rangesContain(m.ranges, slot));
+    const where = moved ? `; moved to '${moved.to}'` : "";
+    return new WrongShardError(
+      `shard '${own.shard}' of '${own.keyspace}' does not own slot ${slot}${where} (map version ${own.version})`,
+      own.version,
+      moved?.to,
+    );
+  }
 
   private save(next: Ownership): void {
     this.ctx.storage.sql.exec(

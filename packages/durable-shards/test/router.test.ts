@@ -1,6 +1,6 @@
-import { env, runInDurableObject } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { ShardError, ShardRouter, rangesContain, type Ownership } from "../src/index.js";
+import { ShardError, ShardRouter, rangesContain, slotForKey, type Ownership } from "../src/index.js";
 import { createKv, directory, kvRouter, rejection, uniqueName } from "./helpers.js";
 
 /** Every shard's rows, checked against the slots that shard owns. */
@@ -103,6 +103,41 @@ describe("ShardRouter", () => {
     expect([...acknowledged.values()].reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3 * 64);
     expect(await rowsOutsideOwnership(keyspace)).toEqual([]);
     expect((await reader.map()).shards.map((s) => s.id)).not.toContain(victim);
+  });
+
+  it("serves the keys of a finished move from their new shard while another move of the change is stuck", async () => {
+    const keyspace = await createKv(2, 128);
+    const { router } = kvRouter(keyspace);
+    const keys = Array.from({ length: 80 }, (_, i) => `k${i}`);
+    for (const key of keys) await router.get(key).put("before");
+    // s3 refuses slots: the move to s2 completes, the one to s3 does not, and the change stays
+    // pending, so the directory keeps handing out version 1.
+    await runInDurableObject(env.KV.getByName(`${keyspace}:s3`), (o) => o.sabotageAcquire(true));
+    expect(ShardError.from(await rejection(directory().addShards(keyspace, 2)))?.code).toBe("ChangeInProgress");
+    const rangesOf = (shard: string) =>
+      runInDurableObject(env.KV.getByName(`${keyspace}:${shard}`), (o) => o.describeOwnership()?.ranges ?? []);
+    const [s0, s1, s2] = [await rangesOf("s0"), await rangesOf("s1"), await rangesOf("s2")];
+    const slot = (key: string) => slotForKey(key, 128);
+    const onS2 = keys.filter((k) => rangesContain(s2, slot(k)));
+    const inFlight = keys.filter((k) => ![s0, s1, s2].some((r) => rangesContain(r, slot(k))));
+    expect(onS2.length).toBeGreaterThan(0);
+    expect(inFlight.length).toBeGreaterThan(0);
+
+    // The router still holds version 1. Refusals from s0/s1 name s2, which answers at once.
+    for (const key of onS2) expect(await router.get(key).get()).toBe("before");
+    for (const key of onS2) await router.get(key).put("during");
+    expect((await router.map()).version).toBe(1);
+    // Keys bound for s3 stay unavailable (refused, retryably) until their move completes.
+    const impatient = kvRouter(keyspace, { maxRoutingAttempts: 2 }).router;
+    for (const key of inFlight.slice(0, 3)) {
+      expect(ShardError.from(await rejection(impatient.get(key).get()))?.code).toBe("RetriesExhausted");
+    }
+
+    await runInDurableObject(env.KV.getByName(`${keyspace}:s3`), (o) => o.sabotageAcquire(false));
+    expect(await runDurableObjectAlarm(directory())).toBe(true);
+    expect((await directory().getKeyspace(keyspace)).version).toBe(2);
+    for (const key of keys) expect([key, await router.get(key).get()]).toEqual([key, onS2.includes(key) ? "during" : "before"]);
+    expect(await rowsOutsideOwnership(keyspace)).toEqual([]);
   });
 
   it("refuses a call at the shard when the caller names the wrong shard (fencing is at the owner)", async () => {
