@@ -86,7 +86,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   protected readonly timers: Timers;
   private ownership: Ownership | undefined;
   /** Ranges released but not yet dropped, newest first, with the shard that took them. */
-  private movedOut: { version: number; to: string; ranges: SlotRange[] }[] = [];
+  private movedOut: { to: string; ranges: SlotRange[] }[] = [];
   /** Calls in flight per slot, so a release waits for them before handing data over. */
   private readonly inflight = new Map<number, number>();
   private drained: (() => void)[] = [];
@@ -348,11 +348,9 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
 
   private loadMovedOut(): void {
     this.movedOut = this.ctx.storage.sql
-      .exec<{ version: number; to_shard: string; ranges: string }>(
-        "SELECT version, to_shard, ranges FROM _ds_released WHERE to_shard IS NOT NULL ORDER BY version DESC",
-      )
+      .exec<{ to_shard: string; ranges: string }>("SELECT to_shard, ranges FROM _ds_released WHERE to_shard IS NOT NULL ORDER BY version DESC")
       .toArray()
-      .map((r) => ({ version: r.version, to: r.to_shard, ranges: JSON.parse(r.ranges) as SlotRange[] }));
+      .map((r) => ({ to: r.to_shard, ranges: JSON.parse(r.ranges) as SlotRange[] }));
   }
 
   /**
