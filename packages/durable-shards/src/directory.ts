@@ -14,7 +14,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { ShardError } from "./errors.js";
-import { fanOut } from "./fan-out.js";
+import { fanOut, valuesOf } from "./fan-out.js";
 import { migrate, type Migration } from "./migrations.js";
 import { initialMap, planChange, type Plan, type ShardChange, type SlotMove } from "./planner.js";
 import {
@@ -69,7 +69,12 @@ export interface ChangeResult {
   keyspace: string;
   version: number;
   movedSlots: number;
-  moves: { from: string; to: string; slots: number }[];
+  /**
+   * Each move, with `pauseMs`: how long its slots were refused, from the source's release to the
+   * target's acquire (an upper bound: it includes both calls' latency). Routers reach the target
+   * from then on, before the whole change commits.
+   */
+  moves: { from: string; to: string; slots: number; pauseMs: number }[];
 }
 
 const MIGRATIONS: Migration[] = [
@@ -273,19 +278,19 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
       return { keyspace, version: row.version, movedSlots: 0, moves: [] };
     }
     this.storePending(keyspace, { map: plan.map.toSnapshot(), moves: plan.moves, grants: [] });
-    await this.apply(keyspace);
+    const pauses = await this.apply(keyspace);
     return {
       keyspace,
       version: plan.map.version,
       movedSlots: plan.movedSlots,
-      moves: plan.moves.map((m) => ({ from: m.from, to: m.to, slots: countSlots(m.ranges) })),
+      moves: plan.moves.map((m, i) => ({ from: m.from, to: m.to, slots: countSlots(m.ranges), pauseMs: pauses[i] ?? 0 })),
     };
   }
 
-  /** Runs (or re-runs) the pending change of `keyspace` to completion. */
-  private async apply(keyspace: string): Promise<void> {
+  /** Runs (or re-runs) the pending change of `keyspace` to completion; returns each move's pause in ms. */
+  private async apply(keyspace: string): Promise<number[]> {
     const plan = this.pending(keyspace);
-    if (!plan) return;
+    if (!plan) return [];
     // Should this invocation die part-way, the alarm finishes the change.
     await this.timers.after(RESUME_TIMER, RESUME_DELAY_MS);
     const row = this.requireRow(keyspace);
@@ -306,8 +311,10 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
       plan.moves.map((_, i) => String(i)),
       async (i) => {
         const move = plan.moves[Number(i)]!;
+        const released = Date.now();
         const data: SlotData = await stub(move.from).dsRelease({ ...transfer(move.from, move.ranges), to: move.to });
         await stub(move.to).dsAcquire(transfer(move.to, move.ranges), data);
+        return Date.now() - released;
       },
       { concurrency: 8, deadlineMs: MOVE_DEADLINE_MS },
     );
@@ -338,6 +345,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     if (!this.ctx.storage.sql.exec("SELECT 1 FROM changes WHERE status = 'pending' LIMIT 1").toArray().length) {
       await this.timers.cancel(RESUME_TIMER);
     }
+    return valuesOf(moved);
   }
 
   private newShards(keyspace: string, specs: number | ShardSpec[], taken: Set<string>): ShardInfo[] {

@@ -93,6 +93,7 @@ describe("ShardRouter", () => {
     await load;
 
     expect(added.movedSlots).toBeGreaterThan(0);
+    for (const move of [...added.moves, ...removed.moves]) expect(move.pauseMs).toBeGreaterThanOrEqual(0);
     expect(removed.version).toBe(added.version + 1);
     expect(failures).toEqual([]);
     // The writers were fenced during the change and refreshed (the first load is the initial map).

@@ -83,6 +83,8 @@ describe("ShardedObject", () => {
     const removal = await directory().removeShards(keyspace, [owner]);
     await write;
     expect(removal.moves.map((m) => m.from)).toEqual([owner]);
+    // The move's pause covers the wait for the write (parked for 300 ms, 50 ms of it before the move).
+    expect(removal.moves[0]!.pauseMs).toBeGreaterThanOrEqual(200);
     // Read through a router that never saw the old map: the row is on the new owner.
     expect(await kvRouter(keyspace).router.get(key).get()).toBe("written mid-move");
     const stale = env.KV.getByName(`${keyspace}:${owner}`);
