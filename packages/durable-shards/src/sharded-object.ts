@@ -85,8 +85,6 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   /** Named timers on this object's alarm; see {@link timerHandlers}. */
   protected readonly timers: Timers;
   private ownership: Ownership | undefined;
-  /** Ranges released but not yet dropped, newest first, with the shard that took them. */
-  private movedOut: { to: string; ranges: SlotRange[] }[] = [];
   /** Calls in flight per slot, so a release waits for them before handing data over. */
   private readonly inflight = new Map<number, number>();
   private drained: (() => void)[] = [];
@@ -113,7 +111,6 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
         ranges: JSON.parse(row.ranges) as SlotRange[],
       };
     }
-    this.loadMovedOut();
   }
 
   // ---- hooks for subclasses -------------------------------------------------------------------
@@ -326,7 +323,6 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
         t.to ?? null,
       );
     });
-    this.loadMovedOut();
     await this.drain(ranges);
     return this.exportSlots(ranges);
   }
@@ -341,17 +337,9 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
       this.deleteSlots(ranges);
       this.ctx.storage.sql.exec("DELETE FROM _ds_released WHERE version = ?", t.version);
     });
-    this.loadMovedOut();
   }
 
   // ---- internals ------------------------------------------------------------------------------
-
-  private loadMovedOut(): void {
-    this.movedOut = this.ctx.storage.sql
-      .exec<{ to_shard: string; ranges: string }>("SELECT to_shard, ranges FROM _ds_released WHERE to_shard IS NOT NULL ORDER BY version DESC")
-      .toArray()
-      .map((r) => ({ to: r.to_shard, ranges: JSON.parse(r.ranges) as SlotRange[] }));
-  }
 
   /**
    * The refusal of a call for `slot`, which this shard does not own. When this shard released the
@@ -359,13 +347,13 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
    * it from its acquire on, while the directory still hands out the old map until it commits.
    */
   private slotRefusal(own: Ownership, slot: number): WrongShardError {
-    const moved = this.movedOut.find((m) => rangesContain(m.ranges, slot));
-    const where = moved ? `; moved to '${moved.to}'` : "";
-    return new WrongShardError(
-      `shard '${own.shard}' of '${own.keyspace}' does not own slot ${slot}${where} (map version ${own.version})`,
-      own.version,
-      moved?.to,
-    );
+    // Read here, not kept in memory: refusals are rare, and the table changes with every move.
+    const released = this.ctx.storage.sql
+      .exec<{ to_shard: string; ranges: string }>("SELECT to_shard, ranges FROM _ds_released WHERE to_shard IS NOT NULL ORDER BY version DESC")
+      .toArray();
+    const to = released.find((r) => rangesContain(JSON.parse(r.ranges) as SlotRange[], slot))?.to_shard;
+    const where = to === undefined ? "" : `; moved to '${to}'`;
+    return refusal(own.version, `shard '${own.shard}' of '${own.keyspace}' does not own slot ${slot}${where}`, to);
   }
 
   private save(next: Ownership): void {
@@ -430,8 +418,8 @@ function isPromise(value: unknown): value is Promise<unknown> {
   return typeof (value as Promise<unknown> | null)?.then === "function";
 }
 
-function refusal(version: number, message: string): WrongShardError {
-  return new WrongShardError(`${message} (map version ${version})`, version);
+function refusal(version: number, message: string, movedTo?: string): WrongShardError {
+  return new WrongShardError(`${message} (map version ${version})`, version, movedTo);
 }
 
 /** Names of the public methods declared by subclasses (not by ShardedObject or the platform). */
