@@ -59,7 +59,7 @@ export class ShardError extends Error {
     const code = match[1] as ShardErrorCode;
     if (code === "WrongShard") {
       const version = /\(map version (\d+)\)/.exec(detail);
-      const movedTo = /; moved to '([A-Za-z0-9_.-]+)'/.exec(detail);
+      const movedTo = /; moved to '([^']+)'/.exec(detail);
       return new WrongShardError(detail, version ? Number(version[1]) : 0, movedTo?.[1]);
     }
     if (code === "Overloaded") return new OverloadedError(detail, { cause: error });

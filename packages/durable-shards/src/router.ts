@@ -197,7 +197,7 @@ export class ShardRouter<T extends ShardedObject> {
         const movedTo = lastRefusal?.movedTo;
         if (movedTo !== undefined && !followed) {
           followed = true;
-          return await this.attemptOn(movedTo, lastRefusal!.mapVersion, k, method, args);
+          return await this.callOn(() => this.namedStub(movedTo), movedTo, lastRefusal!.mapVersion, k, method, args);
         }
         // A refusal at a version we already hold means a move is in flight: give it a moment.
         if (attempt > 2) await sleep(backoffDelay(attempt - 2, { baseDelayMs: 20, ...this.retry }));
@@ -213,30 +213,18 @@ export class ShardRouter<T extends ShardedObject> {
     });
   }
 
-  /** One routed call with the given routing info (platform errors retried per the policy). */
+  /** One routed call with the given routing info. */
   private attempt(info: CachedRouting["info"], k: string, method: string, args: unknown[]): Promise<unknown> {
     if (info instanceof ShardMap) {
       const shard = info.shardOfKey(k);
-      return withRetry(
-        () => this.shardStub(shard),
-        (stub) => stub.routedCall(this.keyspace, shard.id, k, info.version, method, ...args),
-        this.retry,
-      );
+      return this.callOn(() => this.shardStub(shard), shard.id, info.version, k, method, args);
     }
-    return withRetry(
-      () => this.options.namespace.getByName(`${this.keyspace}:${k}`) as unknown as ShardRpc,
-      (stub) => stub.routedCall(this.keyspace, null, k, info.version, method, ...args),
-      this.retry,
-    );
+    return this.callOn(() => this.namedStub(k), null, info.version, k, method, args);
   }
 
-  /** One routed call on shard `shardId`, named by a refusal rather than by the cached map. */
-  private attemptOn(shardId: string, version: number, k: string, method: string, args: unknown[]): Promise<unknown> {
-    return withRetry(
-      () => this.options.namespace.getByName(`${this.keyspace}:${shardId}`) as unknown as ShardRpc,
-      (stub) => stub.routedCall(this.keyspace, shardId, k, version, method, ...args),
-      this.retry,
-    );
+  /** A routed call on the object `newStub` reaches (platform errors retried per the policy, each with a new stub). */
+  private callOn(newStub: () => ShardRpc, shardId: string | null, version: number, k: string, method: string, args: unknown[]): Promise<unknown> {
+    return withRetry(newStub, (stub) => stub.routedCall(this.keyspace, shardId, k, version, method, ...args), this.retry);
   }
 
   /** A client whose methods run on shard `shardId` as a whole. */
@@ -373,6 +361,11 @@ export class ShardRouter<T extends ShardedObject> {
         uses: 0,
       };
     });
+  }
+
+  /** The object named `<keyspace>:<name>`: an entity's key, or a shard named by a refusal (no cached id for either). */
+  private namedStub(name: string): ShardRpc {
+    return this.options.namespace.getByName(`${this.keyspace}:${name}`) as unknown as ShardRpc;
   }
 
   private shardStub(shard: ShardInfo): ShardRpc {
