@@ -22,6 +22,11 @@ const DIRECTORY = "durable-shards-directory";
 export class Directory extends ShardDirectory<Env> {}
 
 export class BenchShard extends ShardedObject<Env> {
+  /** Called once per shard (fan-out); every other method is called per key. */
+  protected override shardMethods(): readonly string[] {
+    return ["seed"];
+  }
+
   protected override schema(): KeyspaceSchema {
     return {
       scope: "bench",

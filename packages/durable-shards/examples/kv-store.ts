@@ -5,12 +5,12 @@
  */
 import { Hono } from "hono";
 import { z } from "zod";
-import { ShardDirectory, ShardRouter, ShardedObject, errorResponse, invalidArgument, parse, valuesOf, type TimerHandlers, type KeyspaceSchema } from "../src/index.js";
+import { ShardDirectory, ShardRouter, ShardedObject, directoryClient, errorResponse, invalidArgument, parse, valuesOf, type DirectoryNamespace, type TimerHandlers, type KeyspaceSchema } from "../src/index.js";
 
 /** Bindings of the example; `S` is the store class bound as `KV` (a subclass in tests). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the store's own env is irrelevant here
 export interface KvEnv<S extends KvStore<any> = KvStore<any>> {
-  DIRECTORY: DurableObjectNamespace<ShardDirectory>;
+  DIRECTORY: DirectoryNamespace;
   KV: DurableObjectNamespace<S>;
 }
 
@@ -36,6 +36,11 @@ export class KvStore<Env = KvEnv> extends ShardedObject<Env> {
       ],
       slotTables: ["kv"],
     };
+  }
+
+  // Called once per shard (fan-out); every other method is called per key.
+  protected override shardMethods(): readonly string[] {
+    return ["count", "entries"];
   }
 
   protected override timerHandlers(): TimerHandlers {
@@ -113,7 +118,7 @@ export function kvApp<S extends KvStore<any>, E extends KvEnv<S>>() {
   const app = new Hono<{ Bindings: E }>();
   const router = (env: E) =>
     new ShardRouter({ directory: env.DIRECTORY, namespace: env.KV as unknown as DurableObjectNamespace<KvStore>, keyspace: KV_KEYSPACE });
-  const directory = (env: E) => env.DIRECTORY.getByName("durable-shards-directory");
+  const directory = (env: E) => directoryClient(env.DIRECTORY);
   const json = async (req: Request): Promise<unknown> => {
     try {
       return await req.json();

@@ -10,11 +10,16 @@
  * which acquires them; then the new map is committed in one transaction; then sources drop the
  * rows they gave away. Every step is idempotent, so an interrupted change is finished by
  * {@link ShardDirectory.resumePending} (also run from the directory's alarm).
+ *
+ * Call it through {@link directoryClient}: its errors then arrive typed, and expected ones (an
+ * unknown keyspace, a change in progress, rejected input) are not counted as failed invocations.
+ * The methods can also be called on a raw stub; they throw then, as plain `Error`s.
  */
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { ShardError } from "./errors.js";
 import { fanOut, valuesOf } from "./fan-out.js";
+import { settle, unwrap, type Failure } from "./result.js";
 import { migrate, type Migration } from "./migrations.js";
 import { initialMap, planChange, type Plan, type ShardChange, type SlotMove } from "./planner.js";
 import {
@@ -30,7 +35,7 @@ import {
   type ShardSpec,
 } from "./schema.js";
 import { ShardMap, countSlots, type ShardInfo, type ShardMapSnapshot } from "./shard-map.js";
-import type { ShardedObject, SlotData, SlotTransfer } from "./sharded-object.js";
+import type { Ownership, SlotData, SlotTransfer } from "./sharded-object.js";
 import { Timers } from "./timers.js";
 
 /** Name of the directory object unless a router or app says otherwise. */
@@ -104,6 +109,30 @@ interface StoredPlan {
   moves: SlotMove[];
   /** Shards that get a first grant without moves (a new keyspace). */
   grants: string[];
+}
+
+/** The directory methods callable through {@link ShardDirectory.dsInvoke}. */
+export const DIRECTORY_METHODS = [
+  "createKeyspace",
+  "ensureKeyspace",
+  "getKeyspace",
+  "listKeyspaces",
+  "getMap",
+  "resolve",
+  "addShards",
+  "removeShards",
+  "rebalance",
+  "resumePending",
+] as const;
+export type DirectoryMethod = (typeof DIRECTORY_METHODS)[number];
+const directoryMethods: ReadonlySet<string> = new Set(DIRECTORY_METHODS);
+const invokeArgsSchema = z.array(z.unknown()).max(8, "at most 8 arguments");
+
+/** The shard protocol the directory drives; results are unwrapped, so failures throw here. */
+interface ShardProtocol {
+  dsAcquire(transfer: SlotTransfer, data: SlotData | null): Promise<Ownership | Failure>;
+  dsRelease(transfer: SlotTransfer): Promise<SlotData | Failure>;
+  dsDrop(transfer: SlotTransfer): Promise<void | Failure>;
 }
 
 const RESUME_TIMER = "resume-pending";
@@ -258,11 +287,30 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     return names;
   }
 
+  /**
+   * Runs directory method `method(...args)` and returns its result, or the {@link ShardError} it
+   * failed with as a failure value. {@link directoryClient} calls the directory through this.
+   */
+  dsInvoke(method: unknown, args: unknown): unknown {
+    return settle(() => {
+      const name = parse(z.string().refine((m) => directoryMethods.has(m), "not a directory method"), method, "method");
+      const list = parse(invokeArgsSchema, args, "args");
+      return (this[name as DirectoryMethod] as (...a: unknown[]) => unknown).apply(this, list);
+    });
+  }
+
   override async alarm(): Promise<void> {
     // Every attempt of `apply` re-arms the resume timer first, so a change that fails again is
     // tried again later. Resuming is idempotent, so an early or repeated alarm is harmless.
     await this.timers.run({ [RESUME_TIMER]: () => undefined });
-    await this.resumePending();
+    try {
+      await this.resumePending();
+    } catch (error) {
+      // A change that cannot finish yet is expected (its timer is re-armed); say so once, not as
+      // a failed alarm, which the platform would also retry on its own schedule.
+      if (!(error instanceof ShardError)) throw error;
+      console.warn(`durable-shards directory: ${error.message}`);
+    }
   }
 
   // ---- internals ------------------------------------------------------------------------------
@@ -295,7 +343,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     await this.timers.after(RESUME_TIMER, RESUME_DELAY_MS);
     const row = this.requireRow(keyspace);
     const namespace = this.namespace(row.binding);
-    const stub = (shard: string) => namespace.getByName(`${keyspace}:${shard}`) as unknown as DurableObjectStub<ShardedObject>;
+    const stub = (shard: string) => namespace.getByName(`${keyspace}:${shard}`) as unknown as ShardProtocol;
     const transfer = (shard: string, ranges: SlotTransfer["ranges"]): SlotTransfer => ({
       keyspace,
       shard,
@@ -305,15 +353,15 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     });
     const next = ShardMap.fromSnapshot(plan.map);
 
-    const granted = await fanOut(plan.grants, (shard) => stub(shard).dsAcquire(transfer(shard, next.rangesOf(shard)), null));
+    const granted = await fanOut(plan.grants, async (shard) => unwrap(await stub(shard).dsAcquire(transfer(shard, next.rangesOf(shard)), null)));
     throwIfFailed(granted.results);
     const moved = await fanOut(
       plan.moves.map((_, i) => String(i)),
       async (i) => {
         const move = plan.moves[Number(i)]!;
         const released = Date.now();
-        const data: SlotData = await stub(move.from).dsRelease({ ...transfer(move.from, move.ranges), to: move.to });
-        await stub(move.to).dsAcquire(transfer(move.to, move.ranges), data);
+        const data = unwrap(await stub(move.from).dsRelease({ ...transfer(move.from, move.ranges), to: move.to }));
+        unwrap(await stub(move.to).dsAcquire(transfer(move.to, move.ranges), data));
         return Date.now() - released;
       },
       { concurrency: 8, deadlineMs: MOVE_DEADLINE_MS },
@@ -341,7 +389,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     this.maps.set(keyspace, next);
 
     // Dropping moved rows is clean-up: a failure leaves unreachable rows, never wrong answers.
-    await fanOut(plan.moves.map((m) => m.from), (shard, i) => stub(shard).dsDrop(transfer(shard, plan.moves[i]!.ranges)));
+    await fanOut(plan.moves.map((m) => m.from), async (shard, i) => unwrap(await stub(shard).dsDrop(transfer(shard, plan.moves[i]!.ranges))));
     if (!this.ctx.storage.sql.exec("SELECT 1 FROM changes WHERE status = 'pending' LIMIT 1").toArray().length) {
       await this.timers.cancel(RESUME_TIMER);
     }

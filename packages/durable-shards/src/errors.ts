@@ -1,9 +1,11 @@
 /**
  * Typed errors of durable-shards.
  *
- * Errors thrown inside a Durable Object reach the caller as plain `Error`s whose class is lost, so
- * every error here writes its code into the message as `[Code] text`. {@link ShardError.from}
- * turns such an error back into the typed class on the caller's side.
+ * The library's objects never throw these across RPC: they return them as values (`result.ts`),
+ * and the router and {@link directoryClient} throw them, typed, on the caller's side. Errors that
+ * do cross RPC as exceptions (an app calling a raw stub) arrive as plain `Error`s whose class and
+ * properties are lost, so every message also carries its code as `[Code] text`;
+ * {@link ShardError.from} turns such an error back into the typed class.
  */
 
 /** Every error code the library throws. */
@@ -36,9 +38,12 @@ export class ShardError extends Error {
     message: string,
     options: { retryable?: boolean; cause?: unknown } = {},
   ) {
-    super(`[${code}] ${message}`, options.cause === undefined ? undefined : { cause: options.cause });
+    super(`[${code}] ${message}`);
     this.name = code;
     this.retryable = options.retryable ?? false;
+    // Set by hand, not through Error's options: apps compiled against ES2021 libs (the
+    // create-cloudflare templates) have no two-argument Error constructor.
+    if (options.cause !== undefined) Object.defineProperty(this, "cause", { value: options.cause, writable: true, configurable: true });
   }
 
   /** The message without its `[Code]` prefix. */
@@ -62,8 +67,14 @@ export class ShardError extends Error {
       const movedTo = /; moved to '([^']+)'/.exec(detail);
       return new WrongShardError(detail, version ? Number(version[1]) : 0, movedTo?.[1]);
     }
-    if (code === "Overloaded") return new OverloadedError(detail, { cause: error });
-    return new ShardError(code, detail, { cause: error });
+    return ShardError.of(code, detail, { cause: error, retryable: (error as { retryable?: unknown }).retryable === true });
+  }
+
+  /** The typed error of `code`: the subclass for codes that have one. */
+  static of(code: ShardErrorCode, detail: string, options: { retryable?: boolean; cause?: unknown; mapVersion?: number; movedTo?: string } = {}): ShardError {
+    if (code === "WrongShard") return new WrongShardError(detail, options.mapVersion ?? 0, options.movedTo);
+    if (code === "Overloaded") return new OverloadedError(detail, { cause: options.cause });
+    return new ShardError(code, detail, options);
   }
 }
 

@@ -6,11 +6,14 @@ export * from "./core.js";
 export {
   ShardDirectory,
   DEFAULT_DIRECTORY_NAME,
+  DIRECTORY_METHODS,
+  type DirectoryMethod,
   type ChangeResult,
   type CreateKeyspaceInput,
   type KeyspaceInfo,
   type RoutingInfo,
 } from "./directory.js";
+export { directoryClient, type DirectoryClient, type DirectoryNamespace } from "./directory-client.js";
 export { ShardedObject, type KeyspaceSchema, type Ownership, type SlotData, type SlotTransfer } from "./sharded-object.js";
 export { ShardRouter, MapCache, defaultMapCache, type KeyClient, type ShardClient, type RouterOptions } from "./router.js";
 export { Timers, type TimerHandlers } from "./timers.js";

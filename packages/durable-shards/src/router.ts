@@ -3,12 +3,15 @@
  *
  * Maps are cached per isolate (see {@link MapCache}); on the steady-state path a call is one hash,
  * one table lookup and one RPC, and the directory is not contacted. When a shard fences a call off
- * (`WrongShard`), the router refreshes the map and retries, a bounded number of times. Platform
- * errors follow the retry policy in `retry.ts` (new stub per attempt, no retry on overload).
+ * (a `WrongShard` failure value, see `result.ts`), the router refreshes the map and retries, a
+ * bounded number of times. Platform errors follow the retry policy in `retry.ts` (new stub per
+ * attempt, no retry on overload). Other failures are thrown to the caller as typed errors.
  */
 import { ShardError, WrongShardError } from "./errors.js";
 import { fanOut, type FanOutOptions, type FanOutResult } from "./fan-out.js";
-import { DEFAULT_DIRECTORY_NAME, type CreateKeyspaceInput, type RoutingInfo, type ShardDirectory } from "./directory.js";
+import { DEFAULT_DIRECTORY_NAME, type CreateKeyspaceInput, type RoutingInfo } from "./directory.js";
+import { invokeDirectory, type DirectoryNamespace } from "./directory-client.js";
+import { errorOf, isFailure, unwrap, type Failure } from "./result.js";
 import { backoffDelay, retryAfter, sleep, withRetry, type RetryOptions } from "./retry.js";
 import { z } from "zod";
 import { checkKey, keyspaceNameSchema, parse, retryOptionsSchema, shardIdSchema } from "./schema.js";
@@ -71,8 +74,8 @@ export const defaultMapCache = new MapCache();
 
 /** Options of {@link ShardRouter}. */
 export interface RouterOptions<T extends ShardedObject> {
-  /** The directory's namespace. */
-  directory: DurableObjectNamespace<ShardDirectory>;
+  /** The directory's namespace (of the app's `class Directory extends ShardDirectory<Env>`). */
+  directory: DirectoryNamespace;
   /** Name of the directory object. Default {@link DEFAULT_DIRECTORY_NAME}. */
   directoryName?: string;
   /** The namespace of the keyspace's objects. */
@@ -108,23 +111,22 @@ export type ShardClient<T> = {
   [K in OwnMethods<T>]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
 };
 
-/** The directory RPCs the router uses. */
-interface DirectoryRpc {
-  getMap(keyspace: string, knownVersion?: number): Promise<RoutingInfo | null>;
-  ensureKeyspace(input: CreateKeyspaceInput): Promise<unknown>;
-}
-
 /** The RPC surface the router uses; kept narrow so typing stubs stays cheap. */
 interface ShardRpc {
   routedCall(keyspace: string, shard: string | null, key: string, version: number, method: string, ...args: unknown[]): Promise<unknown>;
   shardCall(keyspace: string, shard: string, version: number, method: string, ...args: unknown[]): Promise<unknown>;
 }
 
-/** The shard's refusal, when `error` is one; anything else is rethrown typed where possible. */
-function asRefusal(error: unknown): WrongShardError {
-  const typed = ShardError.from(error);
-  if (typed instanceof WrongShardError) return typed;
-  throw typed ?? error;
+/** `error` typed where it is one of ours (a shard of an older version may still throw refusals). */
+function typed(error: unknown): unknown {
+  return ShardError.from(error) ?? error;
+}
+
+/** The refusal `result` carries; a failure of any other kind is thrown as its typed error. */
+function refusalOf(result: Failure): WrongShardError {
+  const error = errorOf(result);
+  if (error instanceof WrongShardError) return error;
+  throw error;
 }
 
 /** Routes calls of one keyspace. Cheap to construct; construct one per request if convenient. */
@@ -170,15 +172,18 @@ export class ShardRouter<T extends ShardedObject> {
       // call fails (then the retry policy, then the refusal loop, take over).
       const map = cached.info;
       const shard = map.shardOfKey(k);
+      const settled = (result: unknown) => (isFailure(result) ? this.reroute(k, method, args, refusalOf(result)) : result);
       return this.shardStub(shard)
         .routedCall(this.keyspace, shard.id, k, map.version, method, ...args)
-        .catch((error: unknown) =>
+        .then(settled, (error: unknown) =>
           retryAfter(
             error,
             () => this.shardStub(shard),
             (stub) => stub.routedCall(this.keyspace, shard.id, k, map.version, method, ...args),
             this.retry,
-          ).catch((failure: unknown) => this.reroute(k, method, args, asRefusal(failure))),
+          ).then(settled, (failure: unknown) => {
+            throw typed(failure);
+          }),
         );
     }
     return this.reroute(k, method, args, undefined);
@@ -190,22 +195,22 @@ export class ShardRouter<T extends ShardedObject> {
     let lastRefusal = refusal;
     let followed = false;
     for (let attempt = refusal ? 2 : 1; attempt <= maxAttempts; attempt++) {
-      try {
-        // The slot's old owner named the shard it went to. That shard serves it from its acquire on,
-        // while the directory still hands out the old map until the whole change commits; so go
-        // there first (once per call: a refusal from it falls back to the map).
-        const movedTo = lastRefusal?.movedTo;
-        if (movedTo !== undefined && !followed) {
-          followed = true;
-          return await this.callOn(() => this.namedStub(movedTo), movedTo, lastRefusal!.mapVersion, k, method, args);
-        }
+      let result: unknown;
+      // The slot's old owner named the shard it went to. That shard serves it from its acquire on,
+      // while the directory still hands out the old map until the whole change commits; so go
+      // there first (once per call: a refusal from it falls back to the map).
+      const movedTo = lastRefusal?.movedTo;
+      if (movedTo !== undefined && !followed) {
+        followed = true;
+        result = await this.callOn(() => this.namedStub(movedTo), movedTo, lastRefusal!.mapVersion, k, method, args);
+      } else {
         // A refusal at a version we already hold means a move is in flight: give it a moment.
         if (attempt > 2) await sleep(backoffDelay(attempt - 2, { baseDelayMs: 20, ...this.retry }));
         const info = await this.routing(lastRefusal !== undefined);
-        return await this.attempt(info, k, method, args);
-      } catch (error) {
-        lastRefusal = asRefusal(error);
+        result = await this.attempt(info, k, method, args);
       }
+      if (!isFailure(result)) return result;
+      lastRefusal = refusalOf(result);
     }
     throw new ShardError("RetriesExhausted", `key '${truncate(k)}' of '${this.keyspace}' was refused ${maxAttempts} times: ${lastRefusal?.detail}`, {
       retryable: true,
@@ -222,9 +227,14 @@ export class ShardRouter<T extends ShardedObject> {
     return this.callOn(() => this.namedStub(k), null, info.version, k, method, args);
   }
 
-  /** A routed call on the object `newStub` reaches (platform errors retried per the policy, each with a new stub). */
+  /**
+   * A routed call on the object `newStub` reaches (platform errors retried per the policy, each
+   * with a new stub); resolves to the call's result, which may be a failure.
+   */
   private callOn(newStub: () => ShardRpc, shardId: string | null, version: number, k: string, method: string, args: unknown[]): Promise<unknown> {
-    return withRetry(newStub, (stub) => stub.routedCall(this.keyspace, shardId, k, version, method, ...args), this.retry);
+    return withRetry(newStub, (stub) => stub.routedCall(this.keyspace, shardId, k, version, method, ...args), this.retry).catch((error: unknown) => {
+      throw typed(error);
+    });
   }
 
   /** A client whose methods run on shard `shardId` as a whole. */
@@ -302,15 +312,17 @@ export class ShardRouter<T extends ShardedObject> {
   private async callShard(map: ShardMap, shardId: string, method: string, args: unknown[]): Promise<unknown> {
     const shard = map.shards.find((s) => s.id === shardId);
     if (!shard) throw new ShardError("UnknownShard", `shard '${shardId}' is not in map version ${map.version} of '${this.keyspace}'`);
+    let result: unknown;
     try {
-      return await withRetry(
+      result = await withRetry(
         () => this.shardStub(shard),
         (stub) => stub.shardCall(this.keyspace, shardId, map.version, method, ...args),
         this.retry,
       );
     } catch (error) {
-      throw asRefusal(error);
+      throw typed(error);
     }
+    return unwrap(result);
   }
 
   private async hashMap(force = false): Promise<ShardMap> {
@@ -333,24 +345,15 @@ export class ShardRouter<T extends ShardedObject> {
     return this.cache.load(this.cacheKey, async () => {
       const directory = this.options.directory;
       const name = this.options.directoryName ?? DEFAULT_DIRECTORY_NAME;
+      // Both calls are idempotent, so they follow the retry policy (NotInitialized included).
+      const getMap = (known?: number) => invokeDirectory(directory, name, "getMap", [this.keyspace, known], this.retry) as Promise<RoutingInfo | null>;
       let info: RoutingInfo | null;
       try {
-        info = await withRetry(
-          () => directory.getByName(name) as unknown as DirectoryRpc,
-          (stub) => stub.getMap(this.keyspace, knownVersion),
-          this.retry,
-        );
+        info = await getMap(knownVersion);
       } catch (error) {
-        const typed = ShardError.from(error);
-        if (typed?.code !== "UnknownKeyspace" || !this.options.ensure) throw typed ?? error;
-        await withRetry(
-          () => directory.getByName(name) as unknown as DirectoryRpc,
-          (stub) => stub.ensureKeyspace({ ...this.options.ensure!, name: this.keyspace }),
-          this.retry,
-        ).catch((failure: unknown) => {
-          throw ShardError.from(failure) ?? failure;
-        });
-        info = await (directory.getByName(name) as unknown as DirectoryRpc).getMap(this.keyspace);
+        if (!(error instanceof ShardError) || error.code !== "UnknownKeyspace" || !this.options.ensure) throw error;
+        await invokeDirectory(directory, name, "ensureKeyspace", [{ ...this.options.ensure, name: this.keyspace }], this.retry);
+        info = await getMap();
       }
       const cached = this.cache.get(this.cacheKey);
       if (info === null && cached) return { info: cached.info, fetchedAt: Date.now(), uses: 0 };

@@ -7,11 +7,17 @@
  * changes only when the directory calls the `ds*` methods during a map change.
  *
  * Subclass methods are the keyspace's API. Methods called per key take the key as their first
- * parameter; methods called per shard (fan-out) take whatever they like.
+ * parameter; methods called per shard (fan-out) are named by {@link ShardedObject.shardMethods}
+ * and take whatever they like. Each kind is dispatched only by its own entry point, so a shard
+ * call can never run a per-key method for a key whose slot this shard does not own.
+ *
+ * Refusals and other {@link ShardError}s are returned as failure values (`result.ts`), never
+ * thrown across RPC: they are expected, and a thrown RPC counts as a failed invocation.
  */
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { ShardError, WrongShardError } from "./errors.js";
+import { failureOf, failureOrThrow, isThenable, settle, type Failure } from "./result.js";
 import { argsSchema, methodNameSchema, parseKeyFence, parseShardFence } from "./fence.js";
 import { hashKey, slotOfHash } from "./hash.js";
 import { migrate, type Migration } from "./migrations.js";
@@ -88,11 +94,19 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   /** Calls in flight per slot, so a release waits for them before handing data over. */
   private readonly inflight = new Map<number, number>();
   private drained: (() => void)[] = [];
-  /** Names callable through {@link routedCall}; the prototype chain is complete before any constructor body runs. */
-  private readonly methods: ReadonlySet<string> = routableMethods(this);
+  /** Per-key methods (callable through {@link routedCall}) and shard methods (through {@link shardCall}). */
+  private readonly methods: ReadonlySet<string>;
+  private readonly shardLevel: ReadonlySet<string>;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    // The prototype chain is complete before any constructor body runs.
+    const routable = routableMethods(this);
+    this.shardLevel = new Set(this.shardMethods());
+    for (const name of this.shardLevel) {
+      if (!routable.has(name)) throw new ShardError("InvalidArgument", `shardMethods() names '${name}', which is not a public method of this class`);
+    }
+    this.methods = new Set([...routable].filter((name) => !this.shardLevel.has(name)));
     migrate(ctx.storage, "durable-shards/shard", MIGRATIONS);
     const schema = this.schema();
     if (schema) migrate(ctx.storage, schema.scope, schema.migrations);
@@ -121,6 +135,15 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
    */
   protected schema(): KeyspaceSchema | undefined {
     return undefined;
+  }
+
+  /**
+   * Names of the methods called per shard (through `router.shard(id)`, `all` and `some`); every
+   * other public method is called per key. Warning: like {@link schema}, it runs before subclass
+   * fields are initialised; return a constant.
+   */
+  protected shardMethods(): readonly string[] {
+    return [];
   }
 
   /**
@@ -191,7 +214,8 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   /**
    * Runs `method(key, ...args)` if this object owns the key's slot (hash placement; `shard` names
    * this shard) or is the key's entity object (entity placement; `shard` is null). Otherwise it
-   * throws {@link WrongShardError} without running user code.
+   * returns a `WrongShard` failure without running user code. A {@link ShardError} the method
+   * throws is returned as a failure too.
    */
   routedCall(keyspace: unknown, shard: unknown, key: unknown, version: unknown, method: unknown, ...args: unknown[]): unknown {
     // Fast path, taken by every well-formed call: the identity equals this shard's own (validated
@@ -210,71 +234,102 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
       this.methods.has(method)
     ) {
       const slot = slotOfHash(hashKey(key), own.slotCount);
-      if (!rangesContain(own.ranges, slot)) {
-        throw this.slotRefusal(own, slot);
-      }
+      if (!rangesContain(own.ranges, slot)) return failureOf(this.slotRefusal(own, slot));
       return this.run(slot, this.callable(method), key, args);
     }
-    return this.routedCallChecked(keyspace, shard, key, version, method, args);
+    try {
+      return this.routedCallChecked(keyspace, shard, key, version, method, args);
+    } catch (error) {
+      return failureOrThrow(error);
+    }
   }
 
   /** The slow path of {@link routedCall}: full validation with precise errors, and entities. */
   private routedCallChecked(keyspace: unknown, shard: unknown, key: unknown, version: unknown, method: unknown, args: unknown[]): unknown {
     const f = parseKeyFence(keyspace, shard, key, version);
-    const fn = this.method(method);
+    const fn = this.method(method, this.methods, this.shardLevel);
     parse(argsSchema, args, "args");
     if (f.shard === null) {
       const expected = `${f.keyspace}:${f.key}`;
       if (this.ctx.id.name !== undefined && this.ctx.id.name !== expected) {
-        throw refusal(0, `object '${this.ctx.id.name}' is not the entity '${expected}'`);
+        return failureOf(refusal(0, `object '${this.ctx.id.name}' is not the entity '${expected}'`));
       }
-      return fn.call(this, f.key, ...args);
+      return settle(() => fn.call(this, f.key, ...args));
     }
     const own = this.ownership;
     if (!own || own.keyspace !== f.keyspace || own.shard !== f.shard) {
-      throw refusal(own?.version ?? 0, `object is not shard '${f.shard}' of '${f.keyspace}'`);
+      return failureOf(refusal(own?.version ?? 0, `object is not shard '${f.shard}' of '${f.keyspace}'`));
     }
     const slot = slotOfHash(hashKey(f.key), own.slotCount);
-    if (!rangesContain(own.ranges, slot)) {
-      throw this.slotRefusal(own, slot);
-    }
+    if (!rangesContain(own.ranges, slot)) return failureOf(this.slotRefusal(own, slot));
     return this.run(slot, fn, f.key, args);
   }
 
   /**
-   * Runs a routed method. A synchronous method cannot interleave with a release, so only a method
-   * that returns a promise is tracked; it is registered in the same turn it started.
+   * Runs a routed method; a {@link ShardError} it throws becomes a failure value. A synchronous
+   * method cannot interleave with a release, so only a method that returns a promise is tracked;
+   * it is registered in the same turn it started.
    */
   private run(slot: number, fn: (...args: unknown[]) => unknown, key: string, args: unknown[]): unknown {
-    const result = args.length === 0 ? fn.call(this, key) : fn.call(this, key, ...args);
-    if (!isPromise(result)) return result;
+    let result: unknown;
+    try {
+      result = args.length === 0 ? fn.call(this, key) : fn.call(this, key, ...args);
+    } catch (error) {
+      return failureOrThrow(error);
+    }
+    if (!isThenable(result)) return result;
     this.inflight.set(slot, (this.inflight.get(slot) ?? 0) + 1);
-    return result.finally(() => this.leave(slot));
+    return Promise.resolve(result)
+      .then(undefined, failureOrThrow)
+      .finally(() => this.leave(slot));
   }
 
   /**
-   * Runs `method(...args)` for a whole shard (fan-out), if this object is that shard and its slots
-   * did not change after the caller's map version (else the caller would count moved slots twice
-   * or not at all). Otherwise it throws {@link WrongShardError}.
+   * Runs shard method `method(...args)` for a whole shard (fan-out), if this object is that shard
+   * and its slots did not change after the caller's map version (else the caller would count moved
+   * slots twice or not at all). Otherwise it returns a `WrongShard` failure. Per-key methods are
+   * refused (`InvalidArgument`): they would run without the key's slot being checked.
    */
   shardCall(keyspace: unknown, shard: unknown, version: unknown, method: unknown, ...args: unknown[]): unknown {
-    const f = parseShardFence(keyspace, shard, version);
-    const fn = this.method(method);
-    if (args.length > MAX_ARGS) parse(argsSchema, args, "args");
-    const own = this.ownership;
-    if (!own || own.keyspace !== f.keyspace || own.shard !== f.shard) {
-      throw refusal(own?.version ?? 0, `object is not shard '${f.shard}' of '${f.keyspace}'`);
-    }
-    if (own.version > f.version) {
-      throw refusal(own.version, `shard '${own.shard}' changed at map version ${own.version}, after the caller's ${f.version}`);
-    }
-    return fn.call(this, ...args);
+    return settle(() => {
+      const f = parseShardFence(keyspace, shard, version);
+      const fn = this.method(method, this.shardLevel, this.methods);
+      if (args.length > MAX_ARGS) parse(argsSchema, args, "args");
+      const own = this.ownership;
+      if (!own || own.keyspace !== f.keyspace || own.shard !== f.shard) {
+        return failureOf(refusal(own?.version ?? 0, `object is not shard '${f.shard}' of '${f.keyspace}'`));
+      }
+      if (own.version > f.version) {
+        return failureOf(refusal(own.version, `shard '${own.shard}' changed at map version ${own.version}, after the caller's ${f.version}`));
+      }
+      return fn.call(this, ...args);
+    });
   }
 
   // ---- directory protocol (only the directory calls these) ------------------------------------
 
   /** Takes ownership of `ranges` at `version`, storing the rows moved with them. Idempotent. */
-  async dsAcquire(transfer: unknown, data: unknown): Promise<Ownership> {
+  dsAcquire(transfer: unknown, data: unknown): Promise<Ownership | Failure> {
+    return settle(() => this.#acquire(transfer, data));
+  }
+
+  /**
+   * Stops serving `ranges` (calls for them are refused from now on), waits for calls already
+   * running on them, and returns their rows. The rows stay until {@link dsDrop}, so a repeated
+   * release returns them again.
+   */
+  dsRelease(transfer: unknown): Promise<SlotData | Failure> {
+    return settle(() => this.#release(transfer));
+  }
+
+  /** Deletes the rows of slots released at `version`, after the directory committed. Idempotent. */
+  dsDrop(transfer: unknown): Promise<void | Failure> {
+    return settle(() => this.#drop(transfer));
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  async #acquire(transfer: unknown, data: unknown): Promise<Ownership> {
     const t = parse(transferSchema, transfer, "transfer");
     const incoming = normalizeRanges(t.ranges);
     const own = this.ownership;
@@ -302,12 +357,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     return this.describeOwnership()!;
   }
 
-  /**
-   * Stops serving `ranges` (calls for them are refused from now on), waits for calls already
-   * running on them, and returns their rows. The rows stay until {@link dsDrop}, so a repeated
-   * release returns them again.
-   */
-  async dsRelease(transfer: unknown): Promise<SlotData> {
+  async #release(transfer: unknown): Promise<SlotData> {
     const t = parse(transferSchema, transfer, "transfer");
     const own = this.ownership;
     if (!own || own.keyspace !== t.keyspace || own.shard !== t.shard) {
@@ -327,8 +377,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     return this.exportSlots(ranges);
   }
 
-  /** Deletes the rows of slots released at `version`, after the directory committed. Idempotent. */
-  async dsDrop(transfer: unknown): Promise<void> {
+  async #drop(transfer: unknown): Promise<void> {
     const t = parse(transferSchema, transfer, "transfer");
     const own = this.ownership;
     if (!own || own.keyspace !== t.keyspace || own.shard !== t.shard) return;
@@ -338,8 +387,6 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
       this.ctx.storage.sql.exec("DELETE FROM _ds_released WHERE version = ?", t.version);
     });
   }
-
-  // ---- internals ------------------------------------------------------------------------------
 
   /**
    * The refusal of a call for `slot`, which this shard does not own. When this shard released the
@@ -368,11 +415,15 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     this.ownership = next;
   }
 
-  private method(name: unknown): (...args: unknown[]) => unknown {
-    // A hit in the table of routable methods is itself the validation; the schema runs only to
-    // word the error for anything else.
-    if (typeof name === "string" && this.methods.has(name)) return this.callable(name);
+  /** The method `name` of the kind `allowed`; `other` is the other kind, named in the error. */
+  private method(name: unknown, allowed: ReadonlySet<string>, other: ReadonlySet<string>): (...args: unknown[]) => unknown {
+    // A hit in the table is itself the validation; the schema runs only to word the error.
+    if (typeof name === "string" && allowed.has(name)) return this.callable(name);
     const method = parse(methodNameSchema, name, "method");
+    if (other.has(method)) {
+      const how = allowed === this.methods ? "a shard method: call it through router.shard(id), all or some" : "a per-key method: call it through router.get(key)";
+      throw new ShardError("InvalidArgument", `'${method}' is ${how}`);
+    }
     throw new ShardError("InvalidArgument", `'${method}' is not a method of this keyspace's objects`);
   }
 
@@ -412,10 +463,6 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
       await new Promise<void>((resolve) => this.drained.push(resolve));
     }
   }
-}
-
-function isPromise(value: unknown): value is Promise<unknown> {
-  return typeof (value as Promise<unknown> | null)?.then === "function";
 }
 
 function refusal(version: number, message: string, movedTo?: string): WrongShardError {

@@ -1,7 +1,7 @@
 import { abortAllDurableObjects, env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { ShardError, type Ownership } from "../src/index.js";
-import { createKv, directory, kvRouter, rejection, uniqueName } from "./helpers.js";
+import { createKv, directory, directoryStub, kvRouter, rejection, uniqueName } from "./helpers.js";
 
 async function code(promise: Promise<unknown>): Promise<string | undefined> {
   return ShardError.from(await rejection(promise))?.code;
@@ -91,7 +91,7 @@ describe("ShardDirectory", () => {
     expect((await impatient.map()).version).toBe(1);
 
     await runInDurableObject(env.KV.getByName(`${name}:s2`), (o) => o.sabotageAcquire(false));
-    expect(await runDurableObjectAlarm(directory())).toBe(true);
+    expect(await runDurableObjectAlarm(directoryStub())).toBe(true);
     const info = await directory().getKeyspace(name);
     expect(info.version).toBe(2);
     expect(info.pendingVersion).toBeUndefined();
@@ -126,7 +126,8 @@ describe("ShardDirectory", () => {
     ];
     for (const [promise, expected, message] of cases) {
       const error = await rejection(promise());
-      expect(ShardError.from(error)?.code, error.message).toBe(expected);
+      expect(error, error.message).toBeInstanceOf(ShardError);
+      expect((error as ShardError).code, error.message).toBe(expected);
       expect(error.message).toMatch(message);
     }
     // Nothing changed on the way.

@@ -31,7 +31,7 @@ describe("fan-out over real shards", () => {
     })();
     expect(ShardError.from(error)?.code).toBe("Incomplete");
     expect((error as ShardError).retryable).toBe(false);
-    expect((error as Error).message).toBe(`[Incomplete] count every key: 1 of 6 shards failed (${victim}: sabotaged shard)`);
+    expect((error as Error).message).toBe(`[Incomplete] count every key: 1 of 6 shards failed (${victim}: sabotaged shard (expected fault))`);
   });
 
   it("with every shard answering is complete and sums to every key", async () => {

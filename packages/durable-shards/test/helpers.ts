@@ -1,10 +1,15 @@
 /** Shared set-up of the library's tests: real objects of the test Worker, unique keyspaces. */
 import { env } from "cloudflare:test";
-import { DEFAULT_DIRECTORY_NAME, MapCache, ShardRouter, type RouterOptions } from "../src/index.js";
+import { DEFAULT_DIRECTORY_NAME, MapCache, ShardRouter, directoryClient, errorOf, isFailure, type RouterOptions, type ShardError } from "../src/index.js";
 import type { TestKvStore } from "./fixtures/worker.js";
 
-/** The directory object the routers use. */
+/** A client of the directory object the routers use, as apps call it. */
 export function directory() {
+  return directoryClient(env.DIRECTORY);
+}
+
+/** The raw stub of that directory object (for alarms and `runInDurableObject`). */
+export function directoryStub() {
   return env.DIRECTORY.getByName(DEFAULT_DIRECTORY_NAME);
 }
 
@@ -45,4 +50,19 @@ export async function rejection(promise: Promise<unknown>): Promise<Error> {
     return error as Error;
   }
   throw new Error("expected the promise to reject");
+}
+
+/**
+ * The typed error a raw RPC call to a library object answered with as a failure value. Fails the
+ * test when the call threw instead (an exception inside the object) or succeeded.
+ */
+export async function answeredFailure(call: Promise<unknown>): Promise<ShardError> {
+  let result: unknown;
+  try {
+    result = await call;
+  } catch (error) {
+    throw new Error(`expected a failure value, but the object threw: ${String(error)}`);
+  }
+  if (!isFailure(result)) throw new Error(`expected a failure value, got ${JSON.stringify(result)}`);
+  return errorOf(result);
 }

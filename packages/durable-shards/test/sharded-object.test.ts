@@ -1,7 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { ShardError, ShardRouter } from "../src/index.js";
-import { createKv, directory, kvRouter, rejection, uniqueName } from "./helpers.js";
+import { answeredFailure, createKv, directory, kvRouter, rejection, uniqueName } from "./helpers.js";
 
 async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
   return ShardError.from(await rejection(promise))?.code;
@@ -10,17 +10,17 @@ async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
 describe("ShardedObject", () => {
   it("refuses every call before the directory granted it slots", async () => {
     const stub = env.KV.getByName(`${uniqueName()}:s0`);
-    const error = await rejection(stub.routedCall("ks", "s0", "k", 1, "get"));
-    expect(error.message).toBe("WrongShard: [WrongShard] object is not shard 's0' of 'ks' (map version 0)");
-    expect(ShardError.from(error)).toMatchObject({ code: "WrongShard", mapVersion: 0 });
-    expect(await codeOf(stub.shardCall("ks", "s0", 1, "count"))).toBe("WrongShard");
+    const error = await answeredFailure(stub.routedCall("ks", "s0", "k", 1, "get"));
+    expect(error.message).toBe("[WrongShard] object is not shard 's0' of 'ks' (map version 0)");
+    expect(error).toMatchObject({ code: "WrongShard", mapVersion: 0 });
+    expect((await answeredFailure(stub.shardCall("ks", "s0", 1, "count"))).code).toBe("WrongShard");
   });
 
   it("refuses a shard call whose map version predates the shard's last change", async () => {
     const keyspace = await createKv(2);
     const stub = env.KV.getByName(`${keyspace}:s0`);
     expect(await stub.shardCall(keyspace, "s0", 1, "count")).toBe(0);
-    expect(await codeOf(stub.shardCall(keyspace, "s0", 0, "count"))).toBe("WrongShard");
+    expect((await answeredFailure(stub.shardCall(keyspace, "s0", 0, "count"))).code).toBe("WrongShard");
   });
 
   it("rejects malformed fences, method names, arguments and transfers with typed errors", async () => {
@@ -49,14 +49,34 @@ describe("ShardedObject", () => {
       [() => stub.dsRelease({ keyspace: "other", shard: "s0", slotCount: 8, version: 2, ranges: [[0, 1]] }), "InvalidArgument", /not shard/],
     ];
     for (const [call, code, message] of cases) {
-      const error = await rejection(call());
-      expect(ShardError.from(error)?.code, error.message).toBe(code);
+      const error = await answeredFailure(call());
+      expect(error.code, error.message).toBe(code);
       expect(error.message).toMatch(message);
     }
     // The object still works and lost nothing.
     const { router } = kvRouter(keyspace);
     await router.get("k").put("still here");
     expect(await router.get("k").get()).toBe("still here");
+  });
+
+  it("runs per-key methods only through router.get(key): through shard(id) they write nothing", async () => {
+    const keyspace = await createKv(2, 64);
+    const { router } = kvRouter(keyspace);
+    const map = await router.map();
+    const foreign = Array.from({ length: 200 }, (_, i) => `k${i}`).filter((k) => map.shardOfKey(k).id === "s1").slice(0, 5);
+    expect(foreign).toHaveLength(5);
+    for (const key of foreign) {
+      // Type-checks (a shard client exposes the class's methods), and is refused by the shard.
+      const error = await rejection(router.shard("s0").put(key, "misplaced"));
+      expect(error).toBeInstanceOf(ShardError);
+      expect(error.message).toMatch(/\[InvalidArgument\] 'put' is a per-key method: call it through router\.get\(key\)/);
+    }
+    const rows = await runInDurableObject(env.KV.getByName(`${keyspace}:s0`), (o) => o.entries());
+    expect(rows).toEqual([]);
+    for (const key of foreign) expect(await router.get(key).get()).toBeNull();
+    // And shard methods are not per-key methods.
+    const error = await rejection(router.get(foreign[0]!).count());
+    expect(error.message).toMatch(/'count' is a shard method: call it through router\.shard\(id\), all or some/);
   });
 
   it("rejects bad keys and keyspaces at the router before any call", async () => {

@@ -36,6 +36,11 @@ export function registryRouter(env: Env) {
 }
 
 export class ServerRegistry extends ShardedObject<Env> {
+  /** Called once per shard (fan-out); every other method is called per key. */
+  protected override shardMethods(): readonly string[] {
+    return ["list"];
+  }
+
   protected override schema(): KeyspaceSchema {
     return {
       scope: "registry",

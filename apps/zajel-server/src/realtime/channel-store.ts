@@ -23,6 +23,11 @@ export type OwnerResult = { kind: "busy" } | { kind: "ok"; queued: string[] };
 export type UpstreamResult = "not-subscribed" | "rate" | "delivered" | "queued" | "dropped";
 
 export class ChannelRegistry extends ShardedObject<Env> {
+  /** Called once per shard (fan-out); every other method is called per key. */
+  protected override shardMethods(): readonly string[] {
+    return ["dropSocket"];
+  }
+
   protected override schema(): KeyspaceSchema {
     return {
       scope: "channels",

@@ -32,6 +32,11 @@ export type ChunkRequestResult =
 export type ChunkPushResult = { kind: "unexpected" } | { kind: "too-large" } | { kind: "ok"; waiters: Holder[] };
 
 export class ChunkStore extends ShardedObject<Env> {
+  /** Called once per shard (fan-out); every other method is called per key. */
+  protected override shardMethods(): readonly string[] {
+    return ["announce", "cachedOf", "dropSocket"];
+  }
+
   protected override schema(): KeyspaceSchema {
     return {
       scope: "chunks",

@@ -23,6 +23,11 @@ export function codeShard(env: Env, code: string) {
 }
 
 export class CodeRegistry extends ShardedObject<Env> {
+  /** Called once per shard (fan-out); every other method is called per key. */
+  protected override shardMethods(): readonly string[] {
+    return ["availableRelays"];
+  }
+
   protected override schema(): KeyspaceSchema {
     return {
       scope: "codes",

@@ -27,6 +27,11 @@ export interface PlaceEntry {
 }
 
 export class RendezvousRegistry extends ShardedObject<Env> {
+  /** Called once per shard (fan-out); every other method is called per key. */
+  protected override shardMethods(): readonly string[] {
+    return ["dropPeer"];
+  }
+
   protected override schema(): KeyspaceSchema {
     return {
       scope: "rendezvous",
