@@ -1,5 +1,6 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+import { quietFaults } from "../../tools/vitest/quiet-run.js";
 
 export default defineConfig({
   plugins: [
@@ -24,6 +25,7 @@ export default defineConfig({
     }),
   ],
   test: {
+    ...quietFaults,
     include: ["test/**/*.test.ts"],
   },
 });

@@ -13,7 +13,7 @@ const register = (serverId: string) =>
 /** Makes registry shard `shardId` throw on every list. */
 async function breakShard(shardId: string): Promise<void> {
   await runInDurableObject(env.REGISTRY.getByName(`servers:${shardId}`), (shard) => {
-    Object.assign(shard, { list: () => { throw new Error("registry shard down"); } });
+    Object.assign(shard, { list: () => { throw new Error("registry shard down (expected fault)"); } });
   });
 }
 
@@ -75,7 +75,7 @@ describe("unexpected failures (§3.2)", () => {
     });
     const shard = await env.DIRECTORY.getByName("durable-shards-directory").resolve("servers", serverId);
     await runInDurableObject(env.REGISTRY.getByName(`servers:${shard}`), (registry) => {
-      Object.assign(registry, { register: () => { throw new Error("disk on fire"); } });
+      Object.assign(registry, { register: () => { throw new Error("disk on fire (expected fault)"); } });
     });
     const response = await register(serverId);
     expect(response.status).toBe(500);

@@ -1,6 +1,6 @@
 /** Test clients for the WebSocket protocol: real sockets to real gateways inside workerd. */
-import { env, SELF } from "cloudflare:test";
-import { expect } from "vitest";
+import { env, runInDurableObject, SELF } from "cloudflare:test";
+import { afterAll, expect } from "vitest";
 import type { Env } from "../../src/env.js";
 import { router, type KeyspaceName } from "../../src/keyspaces.js";
 import { callWith, freshIp } from "../helpers.js";
@@ -37,9 +37,31 @@ export interface TestSocket {
   quiet(ms?: number): Promise<void>;
 }
 
-function wrap(response: Response): TestSocket {
+/** Every socket a test file opened, with its client IP. */
+const opened: { ws: WebSocket; ip: string }[] = [];
+
+/**
+ * Closes every socket the file left open and waits until their gateways released them (the per-IP
+ * count is the last step of a release). Otherwise the release would run while the test runtime
+ * tears the file's environment down, and fail there.
+ */
+async function closeOpenSockets(): Promise<void> {
+  for (const { ws } of opened) if (ws.readyState === WebSocket.OPEN) ws.close(1000, "test file done");
+  const ips = [...new Set(opened.map((o) => o.ip))];
+  opened.length = 0;
+  const deadline = Date.now() + 10_000;
+  for (const ip of ips) {
+    const counter = env.CONNECTIONS.getByName(`connections:${await shardOf("connections", ip)}`);
+    const count = () => runInDurableObject(counter, (_, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM sockets WHERE ip = ?", ip).one().n);
+    while ((await count()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  }
+}
+afterAll(closeOpenSockets, 15_000);
+
+function wrap(response: Response, ip: string): TestSocket {
   expect(response.status).toBe(101);
   const ws = response.webSocket!;
+  opened.push({ ws, ip });
   const frames: Frame[] = [];
   const closed: { code?: number; reason?: string } = {};
   let wake: (() => void) | undefined;
@@ -78,8 +100,9 @@ function wrap(response: Response): TestSocket {
  * `greeting: false`.
  */
 export async function socketOn(index: number, options: { ip?: string; greeting?: boolean } = {}): Promise<TestSocket> {
-  const headers: Record<string, string> = { Upgrade: "websocket", "CF-Connecting-IP": options.ip ?? freshIp() };
-  const socket = wrap(await env.GATEWAY.getByName(`gateway:${index}`).fetch("https://signal.zajel.test/", { headers }));
+  const ip = options.ip ?? freshIp();
+  const headers: Record<string, string> = { Upgrade: "websocket", "CF-Connecting-IP": ip };
+  const socket = wrap(await env.GATEWAY.getByName(`gateway:${index}`).fetch("https://signal.zajel.test/", { headers }), ip);
   if (options.greeting !== false) {
     await socket.next();
     await socket.next();
@@ -89,7 +112,7 @@ export async function socketOn(index: number, options: { ip?: string; greeting?:
 
 /** A socket through the Worker (path `path`, gateway picked by the Worker); greeting not consumed. */
 export async function connect(path = "/", ip = freshIp()): Promise<TestSocket> {
-  return wrap(await SELF.fetch(`https://signal.zajel.test${path}`, { headers: { Upgrade: "websocket", "CF-Connecting-IP": ip } }));
+  return wrap(await SELF.fetch(`https://signal.zajel.test${path}`, { headers: { Upgrade: "websocket", "CF-Connecting-IP": ip } }), ip);
 }
 
 /**
@@ -97,7 +120,7 @@ export async function connect(path = "/", ip = freshIp()): Promise<TestSocket> {
  * greeting not consumed.
  */
 export async function connectWith(overrides: Partial<Record<keyof Env, string | undefined>>, ip = freshIp()): Promise<TestSocket> {
-  return wrap(await callWith(overrides, "/", { headers: { Upgrade: "websocket", "CF-Connecting-IP": ip } }));
+  return wrap(await callWith(overrides, "/", { headers: { Upgrade: "websocket", "CF-Connecting-IP": ip } }), ip);
 }
 
 /** A socket on gateway `index` holding a freshly registered pairing code. */
