@@ -1,0 +1,30 @@
+/**
+ * The browser of the end-to-end tests: the headless Chromium that `npm ci` installs inside the
+ * `@sparticuz/chromium` package, so a fresh machine needs neither root nor a browser download.
+ * `CHROMIUM_PATH` points the tests at another build (Debian's `/usr/bin/chromium`, say).
+ */
+import { mkdirSync } from "node:fs";
+import { tmpdir, userInfo } from "node:os";
+import { join } from "node:path";
+import packaged from "@sparticuz/chromium";
+
+/** Flags for a headless browser on a machine without network access beyond loopback. */
+export const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"];
+
+/** Path of the Chromium executable to drive, unpacked on first use. */
+export async function chromiumExecutable(): Promise<string> {
+  const chosen = process.env.CHROMIUM_PATH;
+  if (chosen) return chosen;
+  // The package unpacks into os.tmpdir(); one folder per user keeps another user's copy (mode 700)
+  // from being picked up.
+  const previous = process.env.TMPDIR;
+  const folder = join(tmpdir(), `zajel-e2e-chromium-${userInfo().uid}`);
+  mkdirSync(folder, { recursive: true });
+  process.env.TMPDIR = folder;
+  try {
+    return await packaged.executablePath();
+  } finally {
+    if (previous === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = previous;
+  }
+}
