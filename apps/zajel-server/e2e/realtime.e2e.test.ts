@@ -1,4 +1,4 @@
-// End to end: the WebSocket protocol (shared/zajel-protocol.md §7) over real sockets to the
+// End to end: the WebSocket protocol (docs/zajel-protocol.md §7) over real sockets to the
 // server started by the README's start command, as the apps and relays use it.
 import { createPublicKey, verify as verifySignature } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";

@@ -1,7 +1,7 @@
 // Dev secrets: generation and the .dev.vars format (KEY=value lines, '#' comments).
 import { createPrivateKey, createPublicKey, randomBytes } from "node:crypto";
 
-/** Configuration names (shared/zajel-protocol.md §2, then our own) that the environment may set. */
+/** Configuration names (docs/zajel-protocol.md §2, then our own) that the environment may set. */
 export const CONFIG_NAMES = [
   "BOOTSTRAP_SIGNING_KEY",
   "ATTESTATION_SIGNING_KEY",

@@ -1,4 +1,4 @@
-/** Configuration from the environment (shared/zajel-protocol.md §2). */
+/** Configuration from the environment (docs/zajel-protocol.md §2). */
 import type { Env } from "./env.js";
 
 const DEFAULT_ALLOWED_ORIGINS = ["https://zajel.hamzalabs.dev", "https://signal.zajel.hamzalabs.dev"];

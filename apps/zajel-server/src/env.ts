@@ -1,4 +1,4 @@
-/** Bindings and configuration of the server (names as in shared/zajel-protocol.md §2). */
+/** Bindings and configuration of the server (names as in docs/zajel-protocol.md §2). */
 import type { ShardDirectory } from "durable-shards";
 import type { AdminState } from "./admin/state.js";
 import type { ChallengeStore } from "./attestation/challenge-store.js";

@@ -4,7 +4,7 @@
  * `getByName(name)` derives the object's id from its name on every call (a keyed hash inside the
  * runtime); with the name string built per call that is a measurable part of a routed call
  * (bench:router, "routed / direct-id"). Ids are plain values, not I/O objects, so unlike stubs they
- * may be kept across requests. A new stub is still made for every call, as platform.md requires of
+ * may be kept across requests. A new stub is still made for every call, as docs/platform.md requires of
  * every attempt: a stub that threw stays broken.
  */
 import type { ShardInfo } from "./shard-map.js";

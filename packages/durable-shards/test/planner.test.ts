@@ -12,7 +12,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant("rebalance" as const) }),
 );
 
-/** Checks one planned change against the invariants of DESIGN.md §2. */
+/** Checks one planned change against the invariants of docs/architecture.md §2. */
 function checkStep(before: ShardMap, change: ShardChange, after: ShardMap, moves: ReturnType<typeof planChange>["moves"], movedSlots: number) {
   const S = before.slotCount;
   // Versions strictly grow.

@@ -1,6 +1,6 @@
 /**
  * Pushes to sockets on any gateway. A socket is addressed by its holder (gateway name + socket
- * tag); frames for many sockets are grouped so each gateway gets one RPC per batch (DESIGN §4).
+ * tag); frames for many sockets are grouped so each gateway gets one RPC per batch (docs/architecture.md §4).
  */
 import type { Env } from "../env.js";
 

@@ -1,4 +1,4 @@
-// Test vectors of shared/zajel-protocol.md §5.6, §6.1, §6.4 and §6.5.
+// Test vectors of docs/zajel-protocol.md §5.6, §6.1, §6.4 and §6.5.
 import { describe, expect, it } from "vitest";
 import { signingKeyFromSeed, sign, verify } from "../../src/crypto/ed25519.js";
 import { fromAnyBase64, fromBase64, fromHex, toBase64, toBase64Url, toHex, utf8 } from "../../src/crypto/encoding.js";
