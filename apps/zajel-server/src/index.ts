@@ -5,6 +5,7 @@
 import { Hono } from "hono";
 import { ShardDirectory } from "durable-shards";
 import type { Env } from "./env.js";
+import { settleBody } from "./http/body.js";
 import { HttpError, jsonError } from "./http/errors.js";
 import { securityHeaders } from "./http/headers.js";
 import { admin } from "./admin/routes.js";
@@ -39,6 +40,7 @@ function isHttpRoutePath(path: string): boolean {
 }
 
 const app = new Hono<{ Bindings: Env }>();
+app.use(settleBody);
 app.use(securityHeaders);
 app.use(rateLimit);
 app.options("*", (c) => c.body(null, 200));
