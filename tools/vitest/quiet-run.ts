@@ -39,21 +39,10 @@ function summary(text: string): string {
   return `expected fault, logged by the runtime as uncaught: ${message.replace(EXPECTED_FAULT, "").trim()}`;
 }
 
-let restore: (() => void) | undefined;
-
+// Not undone at teardown: the runtime prints its last runner-socket note after it.
 export function setup(): void {
-  const out = process.stdout.write;
-  const err = process.stderr.write;
-  process.stdout.write = filtered(out);
-  process.stderr.write = filtered(err);
-  restore = () => {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  };
-}
-
-export function teardown(): void {
-  restore?.();
+  process.stdout.write = filtered(process.stdout.write);
+  process.stderr.write = filtered(process.stderr.write);
 }
 
 /** Vitest `onConsoleLog`: a test's own log line about an injected fault is not printed again. */

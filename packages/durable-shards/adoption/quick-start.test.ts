@@ -145,7 +145,7 @@ describe("the README's quick start in a new app", () => {
     rmSync(join(app, "src", "core-import.ts"));
   }, 120_000);
 
-  it("starts with wrangler dev and serves routed requests, with no uncaught exception on the way", async () => {
+  it("starts with wrangler dev and serves routed requests, none of them logged as an exception", async () => {
     const port = await freePort();
     dev = spawn(process.execPath, [wranglerBin, "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", join(root, "state"), "--show-interactive-dev-session=false"], {
       cwd: app,

@@ -1,5 +1,5 @@
 import { abortAllDurableObjects, env, runInDurableObject } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { fromBase64, utf8 } from "../../src/crypto/encoding.js";
 import { verify } from "../../src/crypto/ed25519.js";
 import { MAX_SERVERS } from "../../src/bootstrap/entry.js";
@@ -18,6 +18,10 @@ async function breakShard(shardId: string): Promise<void> {
 }
 
 describe("GET /servers when a registry shard fails (§5.5)", () => {
+  // The incomplete read is logged once: asserted here, not printed.
+  const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+  afterEach(() => warn.mockClear());
+
   it("never signs a partial list: 503 unsigned without a recent complete snapshot", async () => {
     await register("ed25519:fault-a");
     await abortAllDurableObjects(); // forget every snapshot
@@ -27,6 +31,7 @@ describe("GET /servers when a registry shard fails (§5.5)", () => {
     expect(response.headers.get("Retry-After")).toBe("5");
     expect(response.headers.get("X-Bootstrap-Signature")).toBeNull();
     expect(await response.json()).toEqual({ error: "Server registry temporarily unavailable" });
+    expect(warn).toHaveBeenCalledWith("server list: registry read incomplete", ["s3"]);
   });
 
   it("serves the last complete snapshot (≤ 30 s old), correctly signed, while a shard is down", async () => {
@@ -46,6 +51,7 @@ describe("GET /servers when a registry shard fails (§5.5)", () => {
     expect(body.servers.map((s) => s.serverId)).toContain("ed25519:fault-b");
     expect(body.nonce).toBe("AbCdEfGhIjKlMnOp");
     expect(raw).not.toContain("shard_errors");
+    expect(warn).toHaveBeenCalledWith("server list: registry read incomplete", ["s5"]);
   });
 });
 

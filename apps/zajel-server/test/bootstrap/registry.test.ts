@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { fromBase64, utf8 } from "../../src/crypto/encoding.js";
 import { verify } from "../../src/crypto/ed25519.js";
 import { call, callWith, result } from "../helpers.js";
@@ -183,12 +183,18 @@ describe("server registry (§4.2)", () => {
   });
 
   it("sends the list unsigned, and logs, when the signing key is unset or unusable (§5.3)", async () => {
+    const logged = vi.spyOn(console, "error").mockImplementation(() => undefined);
     for (const key of [undefined, "not-a-seed"]) {
       const response = await callWith({ BOOTSTRAP_SIGNING_KEY: key }, "/servers?nonce=UnsignedNonce12345");
       expect(response.status).toBe(200);
       expect(response.headers.get("X-Bootstrap-Signature")).toBeNull();
       expect(Object.keys(JSON.parse(await response.text()))).toEqual(["servers", "nonce", "timestamp"]);
     }
+    expect(logged.mock.calls).toEqual([
+      ["GET /servers: BOOTSTRAP_SIGNING_KEY is unset or unusable; sending the list unsigned"],
+      ["GET /servers: BOOTSTRAP_SIGNING_KEY is unset or unusable; sending the list unsigned"],
+    ]);
+    logged.mockRestore();
   });
 
   it("answers DELETE path and id errors (§4.2.6) and bad list nonces (§5.1)", async () => {
