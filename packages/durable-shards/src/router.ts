@@ -11,7 +11,7 @@ import { ShardError, WrongShardError } from "./errors.js";
 import { fanOut, type FanOutOptions, type FanOutResult } from "./fan-out.js";
 import { DEFAULT_DIRECTORY_NAME, type CreateKeyspaceInput, type RoutingInfo } from "./directory.js";
 import { invokeDirectory, type DirectoryNamespace } from "./directory-client.js";
-import { errorOf, isFailure, unwrap, type Failure } from "./result.js";
+import { errorOf, failureOf, isFailure, unwrap, type Failure } from "./result.js";
 import { backoffDelay, retryAfter, sleep, withRetry, type RetryOptions } from "./retry.js";
 import { z } from "zod";
 import { checkKey, keyspaceNameSchema, parse, retryOptionsSchema, shardIdSchema } from "./schema.js";
@@ -117,9 +117,19 @@ interface ShardRpc {
   shardCall(keyspace: string, shard: string, version: number, method: string, ...args: unknown[]): Promise<unknown>;
 }
 
-/** `error` typed where it is one of ours (a shard of an older version may still throw refusals). */
+/** `error` typed where it is one of ours. */
 function typed(error: unknown): unknown {
   return ShardError.from(error) ?? error;
+}
+
+/**
+ * A thrown refusal as the failure value current shards return (a shard still on an older version
+ * of the library, during a gradual deployment, throws it); any other error is rethrown typed.
+ */
+function thrownRefusal(error: unknown): Failure {
+  const refusal = typed(error);
+  if (refusal instanceof WrongShardError) return failureOf(refusal);
+  throw refusal;
 }
 
 /** The refusal `result` carries; a failure of any other kind is thrown as its typed error. */
@@ -181,9 +191,7 @@ export class ShardRouter<T extends ShardedObject> {
             () => this.shardStub(shard),
             (stub) => stub.routedCall(this.keyspace, shard.id, k, map.version, method, ...args),
             this.retry,
-          ).then(settled, (failure: unknown) => {
-            throw typed(failure);
-          }),
+          ).then(settled, (failure: unknown) => settled(thrownRefusal(failure))),
         );
     }
     return this.reroute(k, method, args, undefined);
@@ -232,9 +240,7 @@ export class ShardRouter<T extends ShardedObject> {
    * with a new stub); resolves to the call's result, which may be a failure.
    */
   private callOn(newStub: () => ShardRpc, shardId: string | null, version: number, k: string, method: string, args: unknown[]): Promise<unknown> {
-    return withRetry(newStub, (stub) => stub.routedCall(this.keyspace, shardId, k, version, method, ...args), this.retry).catch((error: unknown) => {
-      throw typed(error);
-    });
+    return withRetry(newStub, (stub) => stub.routedCall(this.keyspace, shardId, k, version, method, ...args), this.retry).catch(thrownRefusal);
   }
 
   /** A client whose methods run on shard `shardId` as a whole. */

@@ -1,6 +1,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { ShardError, ShardRouter, rangesContain, slotForKey, type Ownership } from "../src/index.js";
+import { THROW_REFUSALS } from "./fixtures/worker.js";
 import { answeredFailure, createKv, directory, directoryStub, kvRouter, rejection, uniqueName } from "./helpers.js";
 
 /** Every shard's rows, checked against the slots that shard owns. */
@@ -139,6 +140,20 @@ describe("ShardRouter", () => {
     expect((await directory().getKeyspace(keyspace)).version).toBe(2);
     for (const key of keys) expect([key, await router.get(key).get()]).toEqual([key, onS2.includes(key) ? "during" : "before"]);
     expect(await rowsOutsideOwnership(keyspace)).toEqual([]);
+  });
+
+  it("follows refusals thrown by shards of an older library version (a gradual deployment)", async () => {
+    const keyspace = await createKv(2, 64);
+    const writer = kvRouter(keyspace).router;
+    for (let i = 0; i < 30; i++) await writer.get(`k${i}`).put(`v${i}`);
+    const stale = kvRouter(keyspace).router;
+    await stale.map();
+    await directory().addShards(keyspace, 1);
+    for (const id of ["s0", "s1", "s2"]) {
+      await runInDurableObject(env.KV.getByName(`${keyspace}:${id}`), (_, state) => state.storage.kv.put(THROW_REFUSALS, true));
+    }
+    for (let i = 0; i < 30; i++) expect(await stale.get(`k${i}`).get()).toBe(`v${i}`);
+    expect((await stale.map()).version).toBe(2);
   });
 
   it("refuses a call at the shard when the caller names the wrong shard (fencing is at the owner)", async () => {
