@@ -1,7 +1,7 @@
 /** Starts the server with the README's start command (`scripts/dev.mjs`) for end-to-end tests. */
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { join } from "node:path";
+import { freePort } from "../../../tools/free-port.js";
 
 const appDir = join(import.meta.dirname, "..");
 
@@ -10,17 +10,6 @@ export interface RunningServer {
   base: string;
   output: () => string;
   stop: () => Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const port = (probe.address() as { port: number }).port;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 /** Starts the server on a free port with `env` added to the environment; resolves once /health answers. */

@@ -8,10 +8,10 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../../tools/free-port.js";
 
 const packageDir = join(import.meta.dirname, "..");
 const workspaceRequire = createRequire(join(packageDir, "package.json"));
@@ -50,17 +50,6 @@ export function quickStartBlocks(readme: string, lang: string): string[] {
 function run(command: string, args: string[], cwd: string): { status: number | null; output: string } {
   const result = spawnSync(command, args, { cwd, encoding: "utf8", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
   return { status: result.status, output: `${result.stdout ?? ""}${result.stderr ?? ""}` };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const port = (probe.address() as { port: number }).port;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 let root = "";
