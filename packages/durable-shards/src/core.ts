@@ -29,4 +29,12 @@ export { initialMap, planChange, type Plan, type ShardChange, type SlotMove } fr
 export { fanOut, valuesOf, errorsOf, completeValuesOf, type FanOutOptions, type FanOutOutcome, type FanOutResult } from "./fan-out.js";
 export { withRetry, isRetryable, isOverloaded, backoffDelay, sleep, type RetryOptions } from "./retry.js";
 export { errorResponse } from "./http.js";
+export {
+  MAX_FAILED_ATTEMPTS,
+  type ChangePhase,
+  type ChangeStatus,
+  type Diagnosis,
+  type MovePhase,
+  type MoveStatus,
+} from "./change-status.js";
 export { FAILURE_KEY, errorOf, failureOf, isFailure, settle, unwrap, type Failure, type FailureBody } from "./result.js";

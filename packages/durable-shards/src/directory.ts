@@ -5,11 +5,14 @@
  * It is not on the request path: routers fetch a map once and come back only when a shard fences
  * them off or their refresh interval passes.
  *
- * A change is applied in resumable steps. The plan is stored as pending first; then, per move,
- * the source releases the slots (and stops serving them) and hands their rows to the target,
- * which acquires them; then the new map is committed in one transaction; then sources drop the
- * rows they gave away. Every step is idempotent, so an interrupted change is finished by
- * {@link ShardDirectory.resumePending} (also run from the directory's alarm).
+ * A change is applied in resumable steps (`moves.ts`). The plan is stored as pending first; then,
+ * per move, the source releases the slots (and stops serving them) and hands their rows to the
+ * target, which acquires them; then the new map is committed in one transaction; then sources
+ * drop the rows they gave away. Every step is idempotent, so an interrupted change is finished by
+ * {@link ShardDirectory.resumePending} (also run from the directory's alarm). A change that has
+ * not committed can be rolled back ({@link ShardDirectory.abortChange}), and rolls itself back
+ * after {@link MAX_FAILED_ATTEMPTS} failed runs. Its phase and progress are kept durably
+ * ({@link ShardDirectory.getChange}, {@link ShardDirectory.diagnose}).
  *
  * Call it through {@link directoryClient}: its errors then arrive typed, and expected ones (an
  * unknown keyspace, a change in progress, rejected input) are not counted as failed invocations.
@@ -18,10 +21,11 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { ShardError } from "./errors.js";
-import { fanOut, valuesOf } from "./fan-out.js";
-import { settle, unwrap, type Failure } from "./result.js";
+import { settle } from "./result.js";
+import { MAX_FAILED_ATTEMPTS, diagnosisOf, statusOf, type ChangeRecord, type ChangeStatus, type Diagnosis } from "./change-status.js";
+import { cleanUp, rollBackMoves, runMoves, type ChangeContext, type ShardProtocol, type StoredPlan } from "./moves.js";
 import { migrate, type Migration } from "./migrations.js";
-import { initialMap, planChange, type Plan, type ShardChange, type SlotMove } from "./planner.js";
+import { initialMap, planChange, type Plan, type ShardChange } from "./planner.js";
 import {
   DEFAULT_SLOT_COUNT,
   keySchema,
@@ -34,8 +38,8 @@ import {
   slotCountSchema,
   type ShardSpec,
 } from "./schema.js";
-import { ShardMap, countSlots, type ShardInfo, type ShardMapSnapshot } from "./shard-map.js";
-import type { Ownership, SlotData, SlotTransfer } from "./sharded-object.js";
+import { ShardMap, countSlots, type ShardInfo, type ShardMapSnapshot, type SlotRange } from "./shard-map.js";
+import type { SlotTransfer } from "./sharded-object.js";
 import { Timers } from "./timers.js";
 
 /** Name of the directory object unless a router or app says otherwise. */
@@ -101,15 +105,14 @@ const MIGRATIONS: Migration[] = [
            plan TEXT NOT NULL, created_at INTEGER NOT NULL, committed_at INTEGER,
            PRIMARY KEY (keyspace, version))`,
   },
+  {
+    // Each change's phase and progress (change-status.ts); statuses now also 'rolled-back'.
+    version: 2,
+    name: "change-records",
+    up: `ALTER TABLE changes ADD COLUMN record TEXT;
+         ALTER TABLE changes ADD COLUMN phase TEXT`,
+  },
 ];
-
-/** A stored pending change: the next map and the moves leading to it. */
-interface StoredPlan {
-  map: ShardMapSnapshot;
-  moves: SlotMove[];
-  /** Shards that get a first grant without moves (a new keyspace). */
-  grants: string[];
-}
 
 /** The directory methods callable through {@link ShardDirectory.dsInvoke}. */
 export const DIRECTORY_METHODS = [
@@ -123,26 +126,23 @@ export const DIRECTORY_METHODS = [
   "removeShards",
   "rebalance",
   "resumePending",
+  "getChange",
+  "abortChange",
+  "diagnose",
 ] as const;
 export type DirectoryMethod = (typeof DIRECTORY_METHODS)[number];
 const directoryMethods: ReadonlySet<string> = new Set(DIRECTORY_METHODS);
 const invokeArgsSchema = z.array(z.unknown()).max(8, "at most 8 arguments");
 
-/** The shard protocol the directory drives; results are unwrapped, so failures throw here. */
-interface ShardProtocol {
-  dsAcquire(transfer: SlotTransfer, data: SlotData | null): Promise<Ownership | Failure>;
-  dsRelease(transfer: SlotTransfer): Promise<SlotData | Failure>;
-  dsDrop(transfer: SlotTransfer): Promise<void | Failure>;
-}
-
 const RESUME_TIMER = "resume-pending";
-/** Time for all moves of one change; a change that takes longer pauses and resumes from the alarm. */
-const MOVE_DEADLINE_MS = 60_000;
+/** Delay before the alarm runs a change again after a failed (or interrupted) run. */
 const RESUME_DELAY_MS = 5_000;
 
 export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   private readonly maps = new Map<string, ShardMap>();
   private readonly timers: Timers;
+  /** Per keyspace, the tail of the runs and rollbacks of its change, so they never interleave. */
+  private readonly queues = new Map<string, Promise<unknown>>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -277,14 +277,56 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     return this.change(parse(keyspaceNameSchema, keyspace, "keyspace"), {});
   }
 
-  /** Finishes every change that started and did not commit. Returns the keyspaces it finished. */
+  /**
+   * Finishes every change that started and did not commit (or rolls it back, when it was rolling
+   * back or has failed too often). Returns the keyspaces it ran.
+   */
   async resumePending(): Promise<string[]> {
     const names = this.ctx.storage.sql
-      .exec<{ keyspace: string }>("SELECT keyspace FROM changes WHERE status = 'pending' ORDER BY keyspace")
+      .exec<{ keyspace: string }>("SELECT DISTINCT keyspace FROM changes WHERE status = 'pending' OR phase = 'cleaning up' ORDER BY keyspace")
       .toArray()
       .map((r) => r.keyspace);
-    for (const name of names) await this.apply(name);
+    let failure: unknown;
+    for (const name of names) await this.apply(name).catch((error: unknown) => (failure ??= error));
+    if (failure !== undefined) throw failure;
     return names;
+  }
+
+  /** The latest change of `keyspace` (running or finished), with its phase and progress; null if it never changed. */
+  getChange(keyspace: string): ChangeStatus | null {
+    const name = parse(keyspaceNameSchema, keyspace, "keyspace");
+    this.requireRow(name);
+    const record = this.latestRecord(name);
+    return record ? statusOf(record) : null;
+  }
+
+  /**
+   * Rolls back the change of `keyspace` that has not committed: every slot ends on its source with
+   * every write made meanwhile, and the old map is committed at the change's version. Waits for a
+   * run of the change in progress to stop first. A committed change is undone by the reverse
+   * change (`addShards` / `removeShards`).
+   */
+  async abortChange(keyspace: string): Promise<ChangeStatus> {
+    const name = parse(keyspaceNameSchema, keyspace, "keyspace");
+    this.requireRow(name);
+    return this.serialize(name, async () => {
+      const plan = this.pending(name);
+      if (!plan) throw new ShardError("InvalidArgument", `keyspace '${name}' has no change in progress to roll back`);
+      if (plan.grants.length > 0) {
+        throw new ShardError("InvalidArgument", `keyspace '${name}' is still being created; creation finishes by itself and is not rolled back`);
+      }
+      const ctx = this.changeContext(name, plan);
+      await this.rollBack(ctx, "aborted (abortChange)");
+      return statusOf(ctx.record);
+    });
+  }
+
+  /** What is wrong with the change of `keyspace`, if anything, and how to get out of it. */
+  diagnose(keyspace: string): Diagnosis {
+    const name = parse(keyspaceNameSchema, keyspace, "keyspace");
+    this.requireRow(name);
+    const record = this.latestRecord(name);
+    return diagnosisOf(name, record ? statusOf(record) : null, RESUME_DELAY_MS);
   }
 
   /**
@@ -326,74 +368,184 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
       return { keyspace, version: row.version, movedSlots: 0, moves: [] };
     }
     this.storePending(keyspace, { map: plan.map.toSnapshot(), moves: plan.moves, grants: [] });
-    const pauses = await this.apply(keyspace);
+    const record = await this.apply(keyspace);
     return {
       keyspace,
       version: plan.map.version,
       movedSlots: plan.movedSlots,
-      moves: plan.moves.map((m, i) => ({ from: m.from, to: m.to, slots: countSlots(m.ranges), pauseMs: pauses[i] ?? 0 })),
+      moves: plan.moves.map((m, i) => ({ from: m.from, to: m.to, slots: countSlots(m.ranges), pauseMs: record?.moves[i]?.pauseMs ?? 0 })),
     };
   }
 
-  /** Runs (or re-runs) the pending change of `keyspace` to completion; returns each move's pause in ms. */
-  private async apply(keyspace: string): Promise<number[]> {
-    const plan = this.pending(keyspace);
-    if (!plan) return [];
-    // Should this invocation die part-way, the alarm finishes the change.
-    await this.timers.after(RESUME_TIMER, RESUME_DELAY_MS);
-    const row = this.requireRow(keyspace);
-    const namespace = this.namespace(row.binding);
-    const stub = (shard: string) => namespace.getByName(`${keyspace}:${shard}`) as unknown as ShardProtocol;
-    const transfer = (shard: string, ranges: SlotTransfer["ranges"]): SlotTransfer => ({
-      keyspace,
-      shard,
-      slotCount: row.slot_count,
-      version: plan.map.version,
-      ranges,
+  /**
+   * Runs (or re-runs) the pending change of `keyspace` to completion, finishes the clean-up of a
+   * committed one, or goes on rolling one back. Returns its record.
+   */
+  private apply(keyspace: string): Promise<ChangeRecord | undefined> {
+    return this.serialize(keyspace, async () => {
+      const plan = this.pending(keyspace);
+      if (!plan) return this.finishCleanUp(keyspace);
+      // Should this invocation die part-way, the alarm goes on with the change.
+      await this.timers.after(RESUME_TIMER, RESUME_DELAY_MS);
+      const ctx = this.changeContext(keyspace, plan);
+      const { record } = ctx;
+      if (record.phase === "rolling back" || record.phase === "failed") {
+        await this.rollBack(ctx, record.rollbackReason ?? "resumed");
+        return record;
+      }
+      record.phase = "cutting over";
+      ctx.save();
+      const next = ShardMap.fromSnapshot(plan.map);
+      try {
+        await runMoves(ctx, Object.fromEntries(plan.grants.map((shard) => [shard, next.rangesOf(shard)])));
+      } catch (error) {
+        if (!(error instanceof ShardError)) throw error;
+        record.failedAttempts++;
+        record.lastError = error.detail;
+        ctx.save();
+        const creating = plan.grants.length > 0;
+        const ordinal = `failed attempt ${record.failedAttempts}${creating ? "" : ` of ${MAX_FAILED_ATTEMPTS}`}`;
+        if (!creating && record.failedAttempts >= MAX_FAILED_ATTEMPTS) {
+          await this.rollBack(ctx, `rolled back after ${ordinal}: ${error.detail}`);
+          throw new ShardError("RolledBack", `the change to map version ${record.version} of '${keyspace}' was rolled back after ${ordinal}: ${error.detail}`);
+        }
+        const then = creating ? "" : `, and rolls it back after ${MAX_FAILED_ATTEMPTS} failed attempts`;
+        throw new ShardError(
+          "ChangeInProgress",
+          `the change to map version ${record.version} of '${keyspace}' paused after ${ordinal}: ${error.detail}; the directory runs it again in ${RESUME_DELAY_MS / 1000} s${then}`,
+          { retryable: true, cause: error },
+        );
+      }
+      this.commit(keyspace, plan.map, "committed");
+      this.maps.set(keyspace, next);
+      record.phase = "cleaning up";
+      ctx.save();
+      await cleanUp(ctx);
+      return this.finish(ctx, "done");
     });
-    const next = ShardMap.fromSnapshot(plan.map);
+  }
 
-    const granted = await fanOut(plan.grants, async (shard) => unwrap(await stub(shard).dsAcquire(transfer(shard, next.rangesOf(shard)), null)));
-    throwIfFailed(granted.results);
-    const moved = await fanOut(
-      plan.moves.map((_, i) => String(i)),
-      async (i) => {
-        const move = plan.moves[Number(i)]!;
-        const released = Date.now();
-        const data = unwrap(await stub(move.from).dsRelease({ ...transfer(move.from, move.ranges), to: move.to }));
-        unwrap(await stub(move.to).dsAcquire(transfer(move.to, move.ranges), data));
-        return Date.now() - released;
-      },
-      { concurrency: 8, deadlineMs: MOVE_DEADLINE_MS },
-    );
-    throwIfFailed(moved.results);
+  /** Rolls the change of `ctx` back and commits the old map at its version; see `rollBackMoves`. */
+  private async rollBack(ctx: ChangeContext, reason: string): Promise<void> {
+    const { record } = ctx;
+    record.phase = "rolling back";
+    record.rollbackReason ??= reason;
+    ctx.save();
+    try {
+      await rollBackMoves(ctx);
+    } catch (error) {
+      if (!(error instanceof ShardError)) throw error;
+      record.phase = "failed";
+      record.lastError = error.detail;
+      ctx.save();
+      throw new ShardError(
+        "ChangeInProgress",
+        `the rollback of the change to map version ${record.version} of '${record.keyspace}' paused: ${error.detail}; the directory runs it again in ${RESUME_DELAY_MS / 1000} s`,
+        { retryable: true, cause: error },
+      );
+    }
+    // The old assignment, committed at the change's version: routers refresh to it, and the next
+    // change gets a newer version than anything the rolled-back one wrote on shards.
+    this.commit(record.keyspace, { ...this.committedMap(record.keyspace).toSnapshot(), version: record.version }, "rolled-back");
+    this.maps.delete(record.keyspace);
+    this.finish(ctx, "rolled back");
+  }
 
+  /** A committed change whose clean-up was interrupted: drop the rows its sources gave away. */
+  private async finishCleanUp(keyspace: string): Promise<ChangeRecord | undefined> {
+    const record = this.latestRecord(keyspace);
+    const plan = record && this.planOf(keyspace, record.version);
+    if (!record || !plan || record.phase !== "cleaning up") return undefined;
+    const ctx = this.changeContext(keyspace, plan, record);
+    await cleanUp(ctx);
+    return this.finish(ctx, "done");
+  }
+
+  private finish(ctx: ChangeContext, phase: "done" | "rolled back"): ChangeRecord {
+    ctx.record.phase = phase;
+    ctx.record.finishedAt = Date.now();
+    ctx.save();
+    if (!this.ctx.storage.sql.exec("SELECT 1 FROM changes WHERE status = 'pending' OR phase = 'cleaning up' LIMIT 1").toArray().length) {
+      void this.timers.cancel(RESUME_TIMER);
+    }
+    return ctx.record;
+  }
+
+  /** Stores `map` as the committed map of `keyspace` and marks its change `status`. */
+  private commit(keyspace: string, map: ShardMapSnapshot, status: "committed" | "rolled-back"): void {
     this.ctx.storage.transactionSync(() => {
       const sql = this.ctx.storage.sql;
       sql.exec("DELETE FROM shards WHERE keyspace = ?", keyspace);
       sql.exec("DELETE FROM slot_runs WHERE keyspace = ?", keyspace);
-      plan.map.shards.forEach((s, i) =>
+      map.shards.forEach((s, i) =>
         sql.exec("INSERT INTO shards (keyspace, id, position, location_hint) VALUES (?, ?, ?, ?)", keyspace, s.id, i, s.locationHint ?? null),
       );
-      for (const [start, shard] of plan.map.runs) {
-        sql.exec("INSERT INTO slot_runs (keyspace, start, shard_id) VALUES (?, ?, ?)", keyspace, start, plan.map.shards[shard]!.id);
+      for (const [start, shard] of map.runs) {
+        sql.exec("INSERT INTO slot_runs (keyspace, start, shard_id) VALUES (?, ?, ?)", keyspace, start, map.shards[shard]!.id);
       }
-      sql.exec("UPDATE keyspaces SET version = ? WHERE name = ?", plan.map.version, keyspace);
-      sql.exec(
-        "UPDATE changes SET status = 'committed', committed_at = ? WHERE keyspace = ? AND version = ?",
-        Date.now(),
-        keyspace,
-        plan.map.version,
-      );
+      sql.exec("UPDATE keyspaces SET version = ? WHERE name = ?", map.version, keyspace);
+      sql.exec("UPDATE changes SET status = ?, committed_at = ? WHERE keyspace = ? AND version = ?", status, Date.now(), keyspace, map.version);
     });
-    this.maps.set(keyspace, next);
+  }
 
-    // Dropping moved rows is clean-up: a failure leaves unreachable rows, never wrong answers.
-    await fanOut(plan.moves.map((m) => m.from), async (shard, i) => unwrap(await stub(shard).dsDrop(transfer(shard, plan.moves[i]!.ranges))));
-    if (!this.ctx.storage.sql.exec("SELECT 1 FROM changes WHERE status = 'pending' LIMIT 1").toArray().length) {
-      await this.timers.cancel(RESUME_TIMER);
-    }
-    return valuesOf(moved);
+  /** What moves.ts needs to run the change `plan` of `keyspace`. */
+  private changeContext(keyspace: string, plan: StoredPlan, stored?: ChangeRecord): ChangeContext {
+    const row = this.requireRow(keyspace);
+    const namespace = this.namespace(row.binding);
+    const record = stored ?? this.recordOf(keyspace, plan);
+    const sql = this.ctx.storage.sql;
+    return {
+      plan,
+      record,
+      stub: (shard) => namespace.getByName(`${keyspace}:${shard}`) as unknown as ShardProtocol,
+      transfer: (shard: string, ranges: SlotRange[]): SlotTransfer => ({ keyspace, shard, slotCount: row.slot_count, version: plan.map.version, ranges }),
+      save: () => {
+        record.updatedAt = Date.now();
+        sql.exec("UPDATE changes SET record = ?, phase = ? WHERE keyspace = ? AND version = ?", JSON.stringify(record), record.phase, keyspace, record.version);
+      },
+    };
+  }
+
+  /** The stored record of the pending change `plan` (one made from the plan for changes stored before records). */
+  private recordOf(keyspace: string, plan: StoredPlan): ChangeRecord {
+    const row = this.ctx.storage.sql
+      .exec<{ record: string | null; created_at: number }>("SELECT record, created_at FROM changes WHERE keyspace = ? AND version = ?", keyspace, plan.map.version)
+      .toArray()[0];
+    if (row?.record) return JSON.parse(row.record) as ChangeRecord;
+    return newRecord(keyspace, plan, row?.created_at ?? Date.now());
+  }
+
+  private latestRecord(keyspace: string): ChangeRecord | undefined {
+    const row = this.ctx.storage.sql
+      .exec<{ record: string | null; plan: string; created_at: number; status: string }>(
+        "SELECT record, plan, created_at, status FROM changes WHERE keyspace = ? ORDER BY version DESC LIMIT 1",
+        keyspace,
+      )
+      .toArray()[0];
+    if (!row) return undefined;
+    if (row.record) return JSON.parse(row.record) as ChangeRecord;
+    const record = newRecord(keyspace, JSON.parse(row.plan) as StoredPlan, row.created_at);
+    if (row.status === "committed") record.phase = "done";
+    return record;
+  }
+
+  private planOf(keyspace: string, version: number): StoredPlan | undefined {
+    const row = this.ctx.storage.sql.exec<{ plan: string }>("SELECT plan FROM changes WHERE keyspace = ? AND version = ?", keyspace, version).toArray()[0];
+    return row ? (JSON.parse(row.plan) as StoredPlan) : undefined;
+  }
+
+  /** Runs `run` after every earlier run for `keyspace` settled. */
+  private serialize<T>(keyspace: string, run: () => Promise<T>): Promise<T> {
+    const result = (this.queues.get(keyspace) ?? Promise.resolve()).then(run, run);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.queues.set(keyspace, tail);
+    void tail.then(() => {
+      if (this.queues.get(keyspace) === tail) this.queues.delete(keyspace);
+    });
+    return result;
   }
 
   private newShards(keyspace: string, specs: number | ShardSpec[], taken: Set<string>): ShardInfo[] {
@@ -417,12 +569,14 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   }
 
   private storePending(keyspace: string, plan: StoredPlan): void {
+    const now = Date.now();
     this.ctx.storage.sql.exec(
-      "INSERT INTO changes (keyspace, version, status, plan, created_at) VALUES (?, ?, 'pending', ?, ?)",
+      "INSERT INTO changes (keyspace, version, status, plan, created_at, record, phase) VALUES (?, ?, 'pending', ?, ?, ?, 'planned')",
       keyspace,
       plan.map.version,
       JSON.stringify(plan),
-      Date.now(),
+      now,
+      JSON.stringify(newRecord(keyspace, plan, now)),
     );
   }
 
@@ -477,12 +631,16 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   }
 }
 
-function throwIfFailed(results: { ok: boolean; shard: string; error?: Error }[]): void {
-  const failed = results.find((r) => !r.ok);
-  if (failed) {
-    throw new ShardError("ChangeInProgress", `change paused: shard step ${failed.shard} failed (${failed.error?.message}); it resumes automatically`, {
-      retryable: true,
-      cause: failed.error,
-    });
-  }
+/** The record of a change that has not run yet. */
+function newRecord(keyspace: string, plan: StoredPlan, startedAt: number): ChangeRecord {
+  return {
+    keyspace,
+    version: plan.map.version,
+    phase: "planned",
+    startedAt,
+    updatedAt: startedAt,
+    failedAttempts: 0,
+    moves: plan.moves.map((m) => ({ from: m.from, to: m.to, ranges: m.ranges, phase: "planned" })),
+    moveDurations: [],
+  };
 }

@@ -18,6 +18,7 @@ export type ShardErrorCode =
   | "ShardExists"
   | "LastShard"
   | "ChangeInProgress"
+  | "RolledBack"
   | "WrongShard"
   | "NotInitialized"
   | "Overloaded"
@@ -87,6 +88,7 @@ const CODES: ReadonlySet<string> = new Set<ShardErrorCode>([
   "ShardExists",
   "LastShard",
   "ChangeInProgress",
+  "RolledBack",
   "WrongShard",
   "NotInitialized",
   "Overloaded",

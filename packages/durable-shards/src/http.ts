@@ -13,6 +13,7 @@ const STATUS: Partial<Record<string, number>> = {
   ShardExists: 409,
   LastShard: 409,
   ChangeInProgress: 409,
+  RolledBack: 409,
   DeadlineExceeded: 504,
   // Some shards did not answer: the service is partly unavailable, not the request wrong.
   Incomplete: 503,

@@ -82,6 +82,13 @@ const MIGRATIONS: Migration[] = [
          CREATE TABLE _ds_released (version INTEGER NOT NULL, ranges TEXT NOT NULL, to_shard TEXT,
            PRIMARY KEY (version, ranges))`,
   },
+  {
+    // Map versions of changes rolled back on this shard: it never acquires slots for them again,
+    // so an acquire delivered late (after the rollback) cannot take slots back from their source.
+    version: 3,
+    name: "revoked",
+    up: `CREATE TABLE _ds_revoked (version INTEGER PRIMARY KEY)`,
+  },
 ];
 
 /** Names that are never dispatched by a routed call. */
@@ -327,6 +334,25 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     return settle(() => this.#drop(transfer));
   }
 
+  /**
+   * Rollback, on a move's target: gives back `ranges` if this shard acquired them at `version`
+   * (returning their rows, with every write made here since), and refuses any later acquire at
+   * that version. Idempotent: a repeated call returns the same rows until {@link dsDrop}.
+   */
+  dsRevoke(transfer: unknown): Promise<{ acquired: boolean; data?: SlotData } | Failure> {
+    return settle(() => this.#revoke(transfer));
+  }
+
+  /**
+   * Rollback, on a move's source: serves again the `ranges` it released at `version`. With `data`
+   * (the target had acquired them and may have taken writes), its rows replace this shard's own;
+   * without, this shard's rows (never dropped) are kept. Idempotent: ranges already served again
+   * are left alone.
+   */
+  dsReclaim(transfer: unknown, data: unknown): Promise<Ownership | Failure> {
+    return settle(() => this.#reclaim(transfer, data));
+  }
+
   // ---- internals ------------------------------------------------------------------------------
 
   async #acquire(transfer: unknown, data: unknown): Promise<Ownership> {
@@ -335,6 +361,10 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     const own = this.ownership;
     if (own && (own.keyspace !== t.keyspace || own.shard !== t.shard || own.slotCount !== t.slotCount)) {
       throw new ShardError("InvalidArgument", `object is shard '${own.shard}' of '${own.keyspace}', not '${t.shard}' of '${t.keyspace}'`);
+    }
+    const revoked = this.ctx.storage.sql.exec<{ v: number | null }>("SELECT MAX(version) AS v FROM _ds_revoked").one().v;
+    if (revoked !== null && t.version <= revoked) {
+      throw new ShardError("InvalidArgument", `the change to map version ${t.version} was rolled back on shard '${t.shard}'; it acquires nothing for it`);
     }
     const rows = data === null || data === undefined ? undefined : this.checkData(data);
     const current = own?.ranges ?? [];
@@ -377,14 +407,70 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     return this.exportSlots(ranges);
   }
 
+  async #revoke(transfer: unknown): Promise<{ acquired: boolean; data?: SlotData }> {
+    const t = parse(transferSchema, transfer, "transfer");
+    const own = this.ownership;
+    const ranges = normalizeRanges(t.ranges);
+    const owned = own !== undefined && own.keyspace === t.keyspace && own.shard === t.shard;
+    this.ctx.storage.transactionSync(() => {
+      this.ctx.storage.sql.exec("INSERT OR IGNORE INTO _ds_revoked (version) VALUES (?)", t.version);
+      // Acquires are whole, so the ranges are either all held (acquired) or none.
+      if (owned && subtractRanges(ranges, own.ranges).length === 0) {
+        this.save({ ...own, ranges: subtractRanges(own.ranges, ranges) });
+        this.ctx.storage.sql.exec(
+          "INSERT OR REPLACE INTO _ds_released (version, ranges, to_shard) VALUES (?, ?, ?)",
+          t.version,
+          JSON.stringify(ranges),
+          t.to ?? null,
+        );
+      }
+    });
+    if (!this.#releasedAt(t.version, ranges)) return { acquired: false };
+    await this.drain(ranges);
+    return { acquired: true, data: this.exportSlots(ranges) };
+  }
+
+  async #reclaim(transfer: unknown, data: unknown): Promise<Ownership> {
+    const t = parse(transferSchema, transfer, "transfer");
+    const own = this.ownership;
+    if (!own || own.keyspace !== t.keyspace || own.shard !== t.shard) {
+      throw new ShardError("InvalidArgument", `object is not shard '${t.shard}' of '${t.keyspace}'`);
+    }
+    const ranges = normalizeRanges(t.ranges);
+    const missing = subtractRanges(ranges, own.ranges);
+    if (missing.length === 0) return this.describeOwnership()!;
+    if (!this.#releasedAt(t.version, ranges)) {
+      throw new ShardError("InvalidArgument", `shard '${t.shard}' did not release these slots at map version ${t.version}`);
+    }
+    const rows = data === null || data === undefined ? undefined : this.checkData(data);
+    this.ctx.storage.transactionSync(() => {
+      if (rows) {
+        this.deleteSlots(missing);
+        this.importSlots(missing, rows);
+      }
+      this.save({ ...own, version: Math.max(own.version, t.version), ranges: normalizeRanges([...own.ranges, ...missing]) });
+      this.ctx.storage.sql.exec("DELETE FROM _ds_released WHERE version = ? AND ranges = ?", t.version, JSON.stringify(ranges));
+    });
+    return this.describeOwnership()!;
+  }
+
+  /** Whether this shard released exactly `ranges` at `version` (and has not dropped them). */
+  #releasedAt(version: number, ranges: readonly SlotRange[]): boolean {
+    return (
+      this.ctx.storage.sql.exec("SELECT 1 FROM _ds_released WHERE version = ? AND ranges = ?", version, JSON.stringify(ranges)).toArray().length > 0
+    );
+  }
+
   async #drop(transfer: unknown): Promise<void> {
     const t = parse(transferSchema, transfer, "transfer");
     const own = this.ownership;
     if (!own || own.keyspace !== t.keyspace || own.shard !== t.shard) return;
-    const ranges = subtractRanges(normalizeRanges(t.ranges), own.ranges);
+    const given = normalizeRanges(t.ranges);
+    const ranges = subtractRanges(given, own.ranges);
     this.ctx.storage.transactionSync(() => {
       this.deleteSlots(ranges);
-      this.ctx.storage.sql.exec("DELETE FROM _ds_released WHERE version = ?", t.version);
+      // Only this move's record: the shard may have released other slots at the same version.
+      this.ctx.storage.sql.exec("DELETE FROM _ds_released WHERE version = ? AND ranges = ?", t.version, JSON.stringify(given));
     });
   }
 

@@ -1,0 +1,177 @@
+/**
+ * What the directory records about a change while it runs, durably: its phase, each move's phase,
+ * rows and bytes copied, timings, attempts and the last error. {@link ShardDirectory.getChange}
+ * and {@link ShardDirectory.diagnose} read it back.
+ */
+import { countSlots, type SlotRange } from "./shard-map.js";
+
+/**
+ * Phases of a change. `planned`: stored, nothing moved yet. `cutting over`: moves are running
+ * (a move's slots are refused from its source's release until its target's acquire).
+ * `cleaning up`: the new map is committed; sources drop the rows they gave away. `done`.
+ * `rolling back` / `rolled back`: every slot goes back to its source, with every write made
+ * meanwhile. `failed`: a rollback that could not finish yet; the alarm keeps retrying it.
+ */
+export type ChangePhase = "planned" | "cutting over" | "cleaning up" | "done" | "rolling back" | "rolled back" | "failed";
+
+/** Phases of one move; `failed` means its last attempt failed (see `error`) and it will be retried or rolled back. */
+export type MovePhase = "planned" | "cutting over" | "moved" | "cleaning up" | "done" | "rolling back" | "rolled back" | "failed";
+
+/** One move as {@link ChangeStatus} reports it. */
+export interface MoveStatus {
+  from: string;
+  to: string;
+  ranges: SlotRange[];
+  slots: number;
+  phase: MovePhase;
+  /** Rows and bytes (JSON size) carried from source to target, once copied. */
+  rows?: number;
+  bytes?: number;
+  /** When the source stopped serving the slots (its release). */
+  releasedAt?: number;
+  /** When the target started serving them (its acquire). */
+  acquiredAt?: number;
+  /** How long the slots were refused: release to acquire, both calls included. */
+  pauseMs?: number;
+  /** The last error of this move, with the shard that raised it. */
+  error?: string;
+}
+
+/** A change as `getChange` reports it. */
+export interface ChangeStatus {
+  keyspace: string;
+  /** The map version the change commits (a rolled-back change commits the old map at it). */
+  version: number;
+  phase: ChangePhase;
+  startedAt: number;
+  updatedAt: number;
+  finishedAt?: number;
+  /** Runs of the change that failed so far; at {@link MAX_FAILED_ATTEMPTS} it rolls back by itself. */
+  failedAttempts: number;
+  lastError?: string;
+  /** Why the change was rolled back. */
+  rollbackReason?: string;
+  moves: MoveStatus[];
+  totals: { moves: number; movesDone: number; slots: number; slotsMoved: number; rows: number; bytes: number };
+  /** Estimated time left, from the finished moves' average duration; absent until one finished. */
+  etaMs?: number;
+}
+
+/** Failed runs after which a change rolls itself back. With the alarm's 5 s retry delay, a change
+ * whose calls fail at once is rolled back about 10 s after it started failing. */
+export const MAX_FAILED_ATTEMPTS = 3;
+
+/** The moves' durable state, as stored with the change. */
+export type MoveRecord = Omit<MoveStatus, "slots">;
+
+/** Durable fields of a change beyond its plan. */
+export interface ChangeRecord {
+  keyspace: string;
+  version: number;
+  phase: ChangePhase;
+  startedAt: number;
+  updatedAt: number;
+  finishedAt?: number;
+  failedAttempts: number;
+  lastError?: string;
+  rollbackReason?: string;
+  moves: MoveRecord[];
+  /** How long each finished move took (release to acquire, plus copy), for the ETA. */
+  moveDurations: number[];
+}
+
+/** The report of `record`. */
+export function statusOf(record: ChangeRecord): ChangeStatus {
+  const moves = record.moves.map((m): MoveStatus => ({ ...m, slots: countSlots(m.ranges) }));
+  const moved = (m: MoveStatus) => m.phase === "moved" || m.phase === "cleaning up" || m.phase === "done";
+  const totals = {
+    moves: moves.length,
+    movesDone: moves.filter(moved).length,
+    slots: moves.reduce((n, m) => n + m.slots, 0),
+    slotsMoved: moves.filter(moved).reduce((n, m) => n + m.slots, 0),
+    rows: moves.reduce((n, m) => n + (m.rows ?? 0), 0),
+    bytes: moves.reduce((n, m) => n + (m.bytes ?? 0), 0),
+  };
+  const status: ChangeStatus = {
+    keyspace: record.keyspace,
+    version: record.version,
+    phase: record.phase,
+    startedAt: record.startedAt,
+    updatedAt: record.updatedAt,
+    failedAttempts: record.failedAttempts,
+    moves,
+    totals,
+  };
+  if (record.finishedAt !== undefined) status.finishedAt = record.finishedAt;
+  if (record.lastError !== undefined) status.lastError = record.lastError;
+  if (record.rollbackReason !== undefined) status.rollbackReason = record.rollbackReason;
+  const left = totals.moves - totals.movesDone;
+  if (record.phase === "cutting over" && record.moveDurations.length > 0) {
+    const average = record.moveDurations.reduce((a, b) => a + b, 0) / record.moveDurations.length;
+    status.etaMs = Math.round(average * left);
+  } else if (record.phase === "done" || record.phase === "rolled back") {
+    status.etaMs = 0;
+  }
+  return status;
+}
+
+/** Rows and JSON bytes of the data a move carries. */
+export function sizeOf(data: Record<string, unknown[]>): { rows: number; bytes: number } {
+  let rows = 0;
+  for (const table of Object.values(data)) rows += table.length;
+  return { rows, bytes: new TextEncoder().encode(JSON.stringify(data)).byteLength };
+}
+
+/** What `diagnose` reports: what is wrong with a change, and how to get out of it. */
+export interface Diagnosis {
+  keyspace: string;
+  change: ChangeStatus | null;
+  /** True when nothing needs attention. */
+  healthy: boolean;
+  /** Each thing that is wrong, naming the shard and the error. */
+  problems: string[];
+  /** Slots no shard serves right now: released by their source and not yet acquired by their target. */
+  refused: { from: string; to: string; ranges: SlotRange[]; slots: number; since: number }[];
+  /** What the directory does next on its own. */
+  nextStep: string;
+  /** What an operator can do. */
+  actions: string[];
+}
+
+/** The diagnosis of `change` (the keyspace's latest), for a directory that retries after `retryDelayMs`. */
+export function diagnosisOf(keyspace: string, change: ChangeStatus | null, retryDelayMs: number): Diagnosis {
+  const base = { keyspace, change, problems: [] as string[], refused: [] as Diagnosis["refused"] };
+  if (!change || change.phase === "done" || change.phase === "rolled back") {
+    const problems = change?.moves.filter((m) => m.error).map((m) => `move ${m.from} → ${m.to}: ${m.error}`) ?? [];
+    return {
+      ...base,
+      problems,
+      healthy: problems.length === 0,
+      nextStep: "nothing: no change is in progress",
+      actions: problems.length ? ["rows of a failed clean-up are unreachable and harmless; the next change of these slots replaces them"] : [],
+    };
+  }
+  const problems = change.moves.filter((m) => m.error).map((m) => `move ${m.from} → ${m.to} (${m.phase}): ${m.error}`);
+  if (change.lastError && problems.length === 0) problems.push(change.lastError);
+  const refused = change.moves
+    .filter((m) => m.releasedAt !== undefined && m.acquiredAt === undefined && m.phase !== "rolled back")
+    .map((m) => ({ from: m.from, to: m.to, ranges: m.ranges, slots: m.slots, since: m.releasedAt! }));
+  const seconds = retryDelayMs / 1000;
+  let nextStep: string;
+  let actions: string[];
+  if (change.phase === "rolling back" || change.phase === "failed") {
+    nextStep = `run the rollback again in ${seconds} s (revoke each target, then serve the slots from their source again)`;
+    actions = [
+      "bring the shards named in the problems back (a deploy, or wait for the platform); the rollback finishes by itself",
+      "resumePending() runs it now instead of waiting for the alarm",
+    ];
+  } else {
+    const left = MAX_FAILED_ATTEMPTS - change.failedAttempts;
+    nextStep =
+      change.failedAttempts === 0
+        ? "finish the moves that are not done, commit the new map, then drop the moved rows from their sources"
+        : `run the change again in ${seconds} s (${left} attempt${left === 1 ? "" : "s"} left before it rolls itself back)`;
+    actions = ["abortChange() rolls it back now: every slot back on its source, with every write", "resumePending() runs it again now"];
+  }
+  return { ...base, healthy: problems.length === 0 && refused.length === 0, problems, refused, nextStep, actions };
+}

@@ -1,0 +1,139 @@
+/**
+ * Running a change's moves, and rolling them back.
+ *
+ * A move takes a run of slots from its source to its target: the source releases them (stops
+ * serving them, waits for calls in flight, exports their rows), the target acquires them (imports
+ * the rows, serves them). Every step is idempotent, so a change interrupted anywhere is finished
+ * by running it again. A change that has not committed can be rolled back: each target gives its
+ * slots back with every write it took (`dsRevoke`), and each source serves them again
+ * (`dsReclaim`); the directory then commits the old assignment at the change's version, so the
+ * next change gets a newer one.
+ */
+import { ShardError } from "./errors.js";
+import { fanOut, type FanOutOutcome } from "./fan-out.js";
+import { unwrap, type Failure } from "./result.js";
+import type { ShardMapSnapshot, SlotRange } from "./shard-map.js";
+import type { Ownership, SlotData, SlotTransfer } from "./sharded-object.js";
+import { sizeOf, type ChangeRecord, type MoveRecord } from "./change-status.js";
+
+/** The shard protocol moves drive; results are unwrapped, so failures throw here. */
+export interface ShardProtocol {
+  dsAcquire(transfer: SlotTransfer, data: SlotData | null): Promise<Ownership | Failure>;
+  dsRelease(transfer: SlotTransfer): Promise<SlotData | Failure>;
+  dsDrop(transfer: SlotTransfer): Promise<void | Failure>;
+  dsRevoke(transfer: SlotTransfer): Promise<{ acquired: boolean; data?: SlotData } | Failure>;
+  dsReclaim(transfer: SlotTransfer, data: SlotData | null): Promise<Ownership | Failure>;
+}
+
+/** A stored pending change: the next map and the moves leading to it. */
+export interface StoredPlan {
+  map: ShardMapSnapshot;
+  moves: { from: string; to: string; ranges: SlotRange[] }[];
+  /** Shards that get a first grant without moves (a new keyspace). */
+  grants: string[];
+}
+
+/** What running a change needs from the directory. */
+export interface ChangeContext {
+  plan: StoredPlan;
+  record: ChangeRecord;
+  stub(shard: string): ShardProtocol;
+  /** The transfer naming `ranges` of `shard` at the change's version. */
+  transfer(shard: string, ranges: SlotRange[]): SlotTransfer;
+  /** Stores `record` (called after every step, so progress survives a crash). */
+  save(): void;
+}
+
+/** Time for all moves of one run of a change; what is not done by then fails that run. */
+export const MOVE_DEADLINE_MS = 60_000;
+
+/** Grants and moves, updating the record as they go. Throws the first failure (after all ran). */
+export async function runMoves(ctx: ChangeContext, grants: Record<string, SlotRange[]>): Promise<void> {
+  const { plan, record } = ctx;
+  const granted = await fanOut(plan.grants, async (shard) => unwrap(await ctx.stub(shard).dsAcquire(ctx.transfer(shard, grants[shard] ?? []), null)));
+  throwFirst(granted.results, (shard) => `grant of shard ${shard}`);
+  const moved = await fanOut(
+    record.moves.map((_, i) => String(i)),
+    (i) => runMove(ctx, record.moves[Number(i)]!),
+    { concurrency: 8, deadlineMs: MOVE_DEADLINE_MS },
+  );
+  moved.results.forEach((r, i) => {
+    if (r.ok) return;
+    const move = record.moves[i]!;
+    move.phase = "failed";
+    move.error = r.error.message;
+  });
+  ctx.save();
+  throwFirst(moved.results, (i) => `move ${record.moves[Number(i)]!.from} → ${record.moves[Number(i)]!.to}`);
+}
+
+async function runMove(ctx: ChangeContext, move: MoveRecord): Promise<void> {
+  if (move.phase === "moved" || move.phase === "cleaning up" || move.phase === "done") return;
+  move.phase = "cutting over";
+  move.releasedAt ??= Date.now();
+  delete move.error;
+  ctx.save();
+  const data = unwrap(await ctx.stub(move.from).dsRelease({ ...ctx.transfer(move.from, move.ranges), to: move.to }));
+  Object.assign(move, sizeOf(data));
+  unwrap(await ctx.stub(move.to).dsAcquire(ctx.transfer(move.to, move.ranges), data));
+  move.acquiredAt = Date.now();
+  move.pauseMs = move.acquiredAt - move.releasedAt;
+  move.phase = "moved";
+  ctx.record.moveDurations.push(move.pauseMs);
+  ctx.save();
+}
+
+/** After the commit: sources drop the rows they gave away. A failure leaves unreachable rows, never wrong answers. */
+export async function cleanUp(ctx: ChangeContext): Promise<void> {
+  const { record } = ctx;
+  for (const move of record.moves) move.phase = "cleaning up";
+  ctx.save();
+  const dropped = await fanOut(
+    record.moves.map((m) => m.from),
+    async (shard, i) => unwrap(await ctx.stub(shard).dsDrop(ctx.transfer(shard, record.moves[i]!.ranges))),
+  );
+  dropped.results.forEach((r, i) => {
+    const move = record.moves[i]!;
+    if (r.ok) move.phase = "done";
+    else move.error = `clean-up: ${r.error.message}`;
+  });
+  ctx.save();
+}
+
+/**
+ * Puts every slot of the change back on its source, with every write made meanwhile, including
+ * writes a target took after acquiring. Idempotent; throws the first failure (after all ran).
+ */
+export async function rollBackMoves(ctx: ChangeContext): Promise<void> {
+  const { record } = ctx;
+  const rolled = await fanOut(
+    record.moves.map((_, i) => String(i)),
+    async (i) => {
+      const move = record.moves[Number(i)]!;
+      if (move.phase === "rolled back") return;
+      move.phase = "rolling back";
+      ctx.save();
+      // The target first: once it has revoked, no late acquire can take the slots again.
+      const back = unwrap(await ctx.stub(move.to).dsRevoke({ ...ctx.transfer(move.to, move.ranges), to: move.from }));
+      unwrap(await ctx.stub(move.from).dsReclaim(ctx.transfer(move.from, move.ranges), back.acquired ? (back.data ?? null) : null));
+      if (back.acquired) await ctx.stub(move.to).dsDrop(ctx.transfer(move.to, move.ranges)).catch(() => undefined);
+      move.phase = "rolled back";
+      delete move.error;
+      ctx.save();
+    },
+    { concurrency: 8, deadlineMs: MOVE_DEADLINE_MS },
+  );
+  rolled.results.forEach((r, i) => {
+    if (r.ok) return;
+    const move = record.moves[i]!;
+    move.phase = "failed";
+    move.error = `rollback: ${r.error.message}`;
+  });
+  ctx.save();
+  throwFirst(rolled.results, (i) => `rollback of move ${record.moves[Number(i)]!.from} → ${record.moves[Number(i)]!.to}`);
+}
+
+function throwFirst(results: FanOutOutcome<unknown>[], describe: (target: string) => string): void {
+  const failed = results.find((r): r is Extract<FanOutOutcome<unknown>, { ok: false }> => !r.ok);
+  if (failed) throw new ShardError("ChangeInProgress", `${describe(failed.shard)} failed: ${failed.error.message}`, { retryable: true, cause: failed.error });
+}

@@ -1,0 +1,186 @@
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { MAX_FAILED_ATTEMPTS, ShardError, rangesContain, type ChangeStatus, type Ownership } from "../src/index.js";
+import { createKv, directory, directoryStub, kvRouter, rejection } from "./helpers.js";
+
+const shard = (keyspace: string, id: string) => env.KV.getByName(`${keyspace}:${id}`);
+const sabotageAcquire = (keyspace: string, id: string, on: boolean) => runInDurableObject(shard(keyspace, id), (o) => o.sabotageAcquire(on));
+
+/** Rows on every named shard that lie outside the slots it owns, and the slots each owns. */
+async function placement(keyspace: string, ids: string[]): Promise<{ misplaced: string[]; owned: Record<string, number> }> {
+  const misplaced: string[] = [];
+  const owned: Record<string, number> = {};
+  for (const id of ids) {
+    const { own, rows } = await runInDurableObject(shard(keyspace, id), (o) => ({ own: o.describeOwnership() as Ownership | undefined, rows: o.entries() }));
+    owned[id] = (own?.ranges ?? []).reduce((n, [a, b]) => n + b - a, 0);
+    for (const row of rows) if (!own || !rangesContain(own.ranges, row.slot)) misplaced.push(`${row.key}@${id}`);
+  }
+  return { misplaced, owned };
+}
+
+/** Increments `keys` round-robin until `stop()`, counting acknowledged increments per key. */
+function writers(router: ReturnType<typeof kvRouter>["router"], keys: string[], stop: () => boolean) {
+  const acked = new Map<string, number>(keys.map((k) => [k, 0]));
+  const failures: unknown[] = [];
+  const loop = async (w: number) => {
+    for (let i = w; !stop(); i += 3) {
+      const key = keys[i % keys.length]!;
+      try {
+        await router.get(key).increment(1);
+        acked.set(key, acked.get(key)! + 1);
+      } catch (error) {
+        failures.push(error);
+      }
+    }
+  };
+  return { done: Promise.all([0, 1, 2].map(loop)), acked, failures };
+}
+
+const progress = (c: ChangeStatus) => [c.totals.rows, c.totals.bytes, c.totals.movesDone, c.totals.slotsMoved];
+
+describe("getChange", () => {
+  it("reports phases, and copied rows, bytes and moves that only grow, through a failed run and its resumption", async () => {
+    const keyspace = await createKv(2, 100);
+    const { router } = kvRouter(keyspace);
+    for (let i = 0; i < 40; i++) await router.get(`k${i}`).put(`v${i}`);
+    const created = (await directory().getChange(keyspace))!;
+    expect(created).toMatchObject({ version: 1, phase: "done", moves: [] });
+
+    await sabotageAcquire(keyspace, "s2", true);
+    const error = await rejection(directory().addShards(keyspace, 1));
+    expect(error).toMatchObject({ code: "ChangeInProgress" });
+    expect(error.message).toMatch(/paused after failed attempt 1 of 3: .*target refuses slots.*runs it again in 5 s, and rolls it back after 3 failed attempts/);
+    const stuck = (await directory().getChange(keyspace))!;
+    expect(stuck).toMatchObject({ version: 2, phase: "cutting over", failedAttempts: 1 });
+    expect(stuck.moves).toHaveLength(2);
+    for (const move of stuck.moves) {
+      expect(move).toMatchObject({ to: "s2", phase: "failed" });
+      expect(move.error).toMatch(/target refuses slots/);
+      expect(move.releasedAt).toBeGreaterThanOrEqual(stuck.startedAt);
+      expect(move.rows).toBeGreaterThan(0);
+      expect(move.acquiredAt).toBeUndefined();
+    }
+
+    await sabotageAcquire(keyspace, "s2", false);
+    expect(await runDurableObjectAlarm(directoryStub())).toBe(true);
+    const done = (await directory().getChange(keyspace))!;
+    expect(done).toMatchObject({ version: 2, phase: "done", failedAttempts: 1, etaMs: 0 });
+    expect(done.moves.every((m) => m.phase === "done" && m.pauseMs! >= 0 && m.acquiredAt! >= m.releasedAt!)).toBe(true);
+    expect(done.totals).toMatchObject({ moves: 2, movesDone: 2, slots: 33, slotsMoved: 33, rows: stuck.totals.rows });
+    expect(done.finishedAt).toBeGreaterThanOrEqual(done.startedAt);
+    // Progress only grows, from the stuck run to the finished one.
+    progress(stuck).forEach((value, i) => expect(progress(done)[i]).toBeGreaterThanOrEqual(value));
+    // The rows counted as copied are the rows the new shard holds.
+    expect(await runInDurableObject(shard(keyspace, "s2"), (o) => o.entries().length)).toBe(done.totals.rows);
+  });
+});
+
+describe("abortChange", () => {
+  it("rolls back a partly cut-over change with writes running: every write kept, every slot on its source, a new change can start", async () => {
+    const keyspace = await createKv(2, 128);
+    const { router } = kvRouter(keyspace, { maxRoutingAttempts: 12 });
+    const keys = Array.from({ length: 48 }, (_, i) => `c${i}`);
+    // s3 refuses its slots; the moves to s2 finish, so s2 serves (and takes writes for) its slots.
+    await sabotageAcquire(keyspace, "s3", true);
+    const change = await rejection(directory().addShards(keyspace, 2));
+    expect(change).toMatchObject({ code: "ChangeInProgress" });
+    const partial = (await directory().getChange(keyspace))!;
+    expect(partial.moves.some((m) => m.to === "s2" && m.phase === "moved")).toBe(true);
+    expect(partial.moves.some((m) => m.to === "s3" && m.phase === "failed")).toBe(true);
+
+    let stopped = false;
+    const load = writers(router, keys, () => stopped);
+    await scheduler.wait(100);
+    const s2Before = await runInDurableObject(shard(keyspace, "s2"), (o) => o.entries().length);
+    expect(s2Before).toBeGreaterThan(0); // writes landed on the target after the partial cut-over
+    const rolled = await directory().abortChange(keyspace);
+    await scheduler.wait(100);
+    stopped = true;
+    await load.done;
+
+    expect(rolled).toMatchObject({ phase: "rolled back", version: 2, rollbackReason: "aborted (abortChange)" });
+    expect(rolled.moves.every((m) => m.phase === "rolled back")).toBe(true);
+    expect(load.failures).toEqual([]);
+    const fresh = kvRouter(keyspace).router;
+    for (const key of keys) expect([key, Number(await fresh.get(key).get())]).toEqual([key, load.acked.get(key)]);
+    const info = await directory().getKeyspace(keyspace);
+    expect(info).toMatchObject({ version: 2 });
+    expect(info.pendingVersion).toBeUndefined();
+    expect(info.shards.map((s) => [s.id, s.slots])).toEqual([["s0", 64], ["s1", 64]]);
+    const after = await placement(keyspace, ["s0", "s1", "s2", "s3"]);
+    expect(after).toEqual({ misplaced: [], owned: { s0: 64, s1: 64, s2: 0, s3: 0 } });
+
+    // A new change starts (at a newer version) and completes.
+    await sabotageAcquire(keyspace, "s3", false);
+    const next = await directory().addShards(keyspace, 1);
+    expect(next.version).toBe(3);
+    for (const key of keys) expect(Number(await fresh.get(key).get())).toBe(load.acked.get(key));
+  });
+
+  it("rolls back a change whose slots are released and not yet acquired, and refuses when nothing is pending", async () => {
+    const keyspace = await createKv(1, 64);
+    const { router } = kvRouter(keyspace);
+    for (let i = 0; i < 20; i++) await router.get(`k${i}`).put(`v${i}`);
+    await sabotageAcquire(keyspace, "s1", true);
+    await rejection(directory().addShards(keyspace, 1));
+    const diagnosis = await directory().diagnose(keyspace);
+    expect(diagnosis.healthy).toBe(false);
+    expect(diagnosis.problems.join("\n")).toMatch(/s0 → s1.*target refuses slots/);
+    expect(diagnosis.refused).toEqual([expect.objectContaining({ from: "s0", to: "s1", slots: 32 })]);
+    expect(diagnosis.nextStep).toMatch(/again in 5 s \(2 attempts left/);
+    expect(diagnosis.actions.join("\n")).toMatch(/abortChange/);
+
+    const rolled = await directory().abortChange(keyspace);
+    expect(rolled.phase).toBe("rolled back");
+    for (let i = 0; i < 20; i++) expect(await router.get(`k${i}`).get()).toBe(`v${i}`);
+    // The target never takes these slots, even if an acquire for the rolled-back version arrives late.
+    await sabotageAcquire(keyspace, "s1", false);
+    const late = await shard(keyspace, "s1").dsAcquire({ keyspace, shard: "s1", slotCount: 64, version: 2, ranges: [[32, 64]] }, null);
+    expect(JSON.stringify(late)).toMatch(/rolled back on shard 's1'/);
+    expect((await directory().diagnose(keyspace)).healthy).toBe(true);
+    const none = await rejection(directory().abortChange(keyspace));
+    expect(none).toBeInstanceOf(ShardError);
+    expect(none.message).toMatch(/\[InvalidArgument\] keyspace '.*' has no change in progress to roll back/);
+  });
+});
+
+describe("a change that keeps failing", () => {
+  it(`rolls itself back after ${MAX_FAILED_ATTEMPTS} failed runs (the alarm retries every 5 s), serves every key again, and says why`, async () => {
+    const keyspace = await createKv(2, 64);
+    const { router } = kvRouter(keyspace);
+    for (let i = 0; i < 30; i++) await router.get(`k${i}`).put(`v${i}`);
+    await sabotageAcquire(keyspace, "s2", true);
+    await rejection(directory().addShards(keyspace, 1));
+    for (let attempt = 2; attempt <= MAX_FAILED_ATTEMPTS; attempt++) {
+      // The next run is due within the retry delay, never later.
+      const due = await runInDurableObject(directoryStub(), (_, state) => state.storage.getAlarm());
+      expect(due! - Date.now()).toBeLessThanOrEqual(5_000);
+      expect(await runDurableObjectAlarm(directoryStub())).toBe(true);
+    }
+    const change = (await directory().getChange(keyspace))!;
+    expect(change).toMatchObject({ phase: "rolled back", failedAttempts: MAX_FAILED_ATTEMPTS });
+    expect(change.rollbackReason).toMatch(/rolled back after failed attempt 3 of 3: .*target refuses slots/);
+    for (let i = 0; i < 30; i++) expect(await router.get(`k${i}`).get()).toBe(`v${i}`);
+    expect((await placement(keyspace, ["s0", "s1", "s2"])).owned).toEqual({ s0: 32, s1: 32, s2: 0 });
+    // The next change starts at once, at a newer version, with a new shard id (s2 is never reused).
+    const next = await directory().addShards(keyspace, 1);
+    expect(next).toMatchObject({ version: change.version + 1, moves: [{ to: "s3" }, { to: "s3" }] });
+  });
+
+  it("a rollback that fails is retried by the alarm until every slot is served by its source again", async () => {
+    const keyspace = await createKv(1, 32);
+    const { router } = kvRouter(keyspace);
+    for (let i = 0; i < 10; i++) await router.get(`k${i}`).put(`v${i}`);
+    await sabotageAcquire(keyspace, "s1", true);
+    await rejection(directory().addShards(keyspace, 1));
+    await runInDurableObject(shard(keyspace, "s0"), (o) => o.sabotageReclaim(true));
+    const paused = await rejection(directory().abortChange(keyspace));
+    expect(paused.message).toMatch(/rollback of the change to map version 2 .* paused: .*source refuses its slots back/);
+    expect((await directory().getChange(keyspace))!.phase).toBe("failed");
+    expect((await directory().diagnose(keyspace)).nextStep).toMatch(/run the rollback again/);
+    await runInDurableObject(shard(keyspace, "s0"), (o) => o.sabotageReclaim(false));
+    expect(await runDurableObjectAlarm(directoryStub())).toBe(true);
+    expect((await directory().getChange(keyspace))!.phase).toBe("rolled back");
+    for (let i = 0; i < 10; i++) expect(await router.get(`k${i}`).get()).toBe(`v${i}`);
+  });
+});
