@@ -2,12 +2,14 @@
  * Running a change's moves, and rolling them back.
  *
  * A move takes a run of slots from its source to its target: the source releases them (stops
- * serving them, waits for calls in flight, exports their rows), the target acquires them (imports
- * the rows, serves them). Every step is idempotent, so a change interrupted anywhere is finished
- * by running it again. A change that has not committed can be rolled back: each target gives its
- * slots back with every write it took (`dsRevoke`), and each source serves them again
- * (`dsReclaim`); the directory then commits the old assignment at the change's version, so the
- * next change gets a newer one.
+ * serving them, waits for calls in flight), their rows are copied to the target in pages of at
+ * most about `PAGE_BYTES` each (so a slot of any size moves; no RPC carries more than a page),
+ * and the target acquires them (serves them). Every step is idempotent, so a change interrupted
+ * anywhere is finished by running it again; an interrupted copy starts again from its first page.
+ * A change that has not committed can be rolled back: each target gives its slots back
+ * (`dsRevoke`), the rows it holds (with every write it took) are copied back to the source the
+ * same way, and each source serves them again (`dsReclaim`); the directory then commits the old
+ * assignment at the change's version, so the next change gets a newer one.
  */
 import { ShardError } from "./errors.js";
 import { fanOut, type FanOutOutcome } from "./fan-out.js";
@@ -18,11 +20,13 @@ import { sizeOf, type ChangeRecord, type MoveRecord } from "./change-status.js";
 
 /** The shard protocol moves drive; results are unwrapped, so failures throw here. */
 export interface ShardProtocol {
-  dsAcquire(transfer: SlotTransfer, data: SlotData | null): Promise<Ownership | Failure>;
-  dsRelease(transfer: SlotTransfer): Promise<SlotData | Failure>;
+  dsAcquire(transfer: SlotTransfer, data: SlotData | null, staged?: boolean): Promise<Ownership | Failure>;
+  dsRelease(transfer: SlotTransfer): Promise<{ released: true } | Failure>;
+  dsExportPage(transfer: SlotTransfer, cursor: string | null): Promise<{ data: SlotData; next: string | null } | Failure>;
+  dsImportPage(transfer: SlotTransfer, data: SlotData, first: boolean): Promise<{ rows: number } | Failure>;
   dsDrop(transfer: SlotTransfer): Promise<void | Failure>;
-  dsRevoke(transfer: SlotTransfer): Promise<{ acquired: boolean; data?: SlotData } | Failure>;
-  dsReclaim(transfer: SlotTransfer, data: SlotData | null): Promise<Ownership | Failure>;
+  dsRevoke(transfer: SlotTransfer): Promise<{ acquired: boolean } | Failure>;
+  dsReclaim(transfer: SlotTransfer, staged: boolean): Promise<Ownership | Failure>;
 }
 
 /** A stored pending change: the next map and the moves leading to it. */
@@ -73,14 +77,43 @@ async function runMove(ctx: ChangeContext, move: MoveRecord): Promise<void> {
   move.releasedAt ??= Date.now();
   delete move.error;
   ctx.save();
-  const data = unwrap(await ctx.stub(move.from).dsRelease({ ...ctx.transfer(move.from, move.ranges), to: move.to }));
-  Object.assign(move, sizeOf(data));
-  unwrap(await ctx.stub(move.to).dsAcquire(ctx.transfer(move.to, move.ranges), data));
+  unwrap(await ctx.stub(move.from).dsRelease({ ...ctx.transfer(move.from, move.ranges), to: move.to }));
+  await copyPages(ctx, move.from, move.to, move.ranges, (copied) => {
+    Object.assign(move, copied);
+    ctx.save();
+  });
+  unwrap(await ctx.stub(move.to).dsAcquire(ctx.transfer(move.to, move.ranges), null, true));
   move.acquiredAt = Date.now();
   move.pauseMs = move.acquiredAt - move.releasedAt;
   move.phase = "moved";
   ctx.record.moveDurations.push(move.pauseMs);
   ctx.save();
+}
+
+/**
+ * Copies the rows of `ranges`, which `from` released, to `to`, page by page, reporting the rows
+ * and bytes copied so far after each page. Starts from the first page every time (idempotent).
+ */
+async function copyPages(
+  ctx: ChangeContext,
+  from: string,
+  to: string,
+  ranges: SlotRange[],
+  progress: (copied: { rows: number; bytes: number }) => void,
+): Promise<void> {
+  const copied = { rows: 0, bytes: 0 };
+  let cursor: string | null = null;
+  let first = true;
+  do {
+    const page: { data: SlotData; next: string | null } = unwrap(await ctx.stub(from).dsExportPage(ctx.transfer(from, ranges), cursor));
+    unwrap(await ctx.stub(to).dsImportPage(ctx.transfer(to, ranges), page.data, first));
+    const size = sizeOf(page.data);
+    copied.rows += size.rows;
+    copied.bytes += size.bytes;
+    progress(copied);
+    cursor = page.next;
+    first = false;
+  } while (cursor !== null);
 }
 
 /** After the commit: sources drop the rows they gave away. A failure leaves unreachable rows, never wrong answers. */
@@ -115,7 +148,8 @@ export async function rollBackMoves(ctx: ChangeContext): Promise<void> {
       ctx.save();
       // The target first: once it has revoked, no late acquire can take the slots again.
       const back = unwrap(await ctx.stub(move.to).dsRevoke({ ...ctx.transfer(move.to, move.ranges), to: move.from }));
-      unwrap(await ctx.stub(move.from).dsReclaim(ctx.transfer(move.from, move.ranges), back.acquired ? (back.data ?? null) : null));
+      if (back.acquired) await copyPages(ctx, move.to, move.from, move.ranges, () => undefined);
+      unwrap(await ctx.stub(move.from).dsReclaim(ctx.transfer(move.from, move.ranges), back.acquired));
       if (back.acquired) await ctx.stub(move.to).dsDrop(ctx.transfer(move.to, move.ranges)).catch(() => undefined);
       move.phase = "rolled back";
       delete move.error;

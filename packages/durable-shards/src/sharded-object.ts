@@ -22,7 +22,7 @@ import { argsSchema, methodNameSchema, parseKeyFence, parseShardFence } from "./
 import { hashKey, slotOfHash } from "./hash.js";
 import { migrate, type Migration } from "./migrations.js";
 import { MAX_ARGS, isKey, isMapVersion, keyspaceNameSchema, mapVersionSchema, parse, shardIdSchema, slotCountSchema } from "./schema.js";
-import { normalizeRanges, rangesContain, subtractRanges, type SlotRange } from "./shard-map.js";
+import { countSlots, normalizeRanges, rangesContain, subtractRanges, type SlotRange } from "./shard-map.js";
 import { Timers, type TimerHandlers } from "./timers.js";
 
 /** What a shard knows about its place in the keyspace. */
@@ -64,6 +64,23 @@ export type SlotData = Record<string, Record<string, SqlStorageValue>[]>;
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/**
+ * Rows per move RPC, in bytes: a page holds about this much (one row more when a single row is
+ * larger; SQLite rows are at most 2 MB), far below the 32 MiB RPC message limit.
+ */
+export const PAGE_BYTES = 4 * 1024 * 1024;
+
+const pageCursorSchema = z.strictObject({ table: z.number().int().min(0), range: z.number().int().min(0), rowid: z.number().int() });
+
+/** Approximate size of a row: its strings' and blobs' lengths, 8 bytes per other value. */
+function rowBytes(row: Record<string, SqlStorageValue>): number {
+  let bytes = 0;
+  for (const value of Object.values(row)) {
+    bytes += typeof value === "string" ? value.length : value instanceof ArrayBuffer ? value.byteLength : 8;
+  }
+  return bytes;
+}
+
 const MIGRATIONS: Migration[] = [
   {
     version: 1,
@@ -87,7 +104,7 @@ const MIGRATIONS: Migration[] = [
     // so an acquire delivered late (after the rollback) cannot take slots back from their source.
     version: 3,
     name: "revoked",
-    up: `CREATE TABLE _ds_revoked (version INTEGER PRIMARY KEY)`,
+    up: `CREATE TABLE _ds_revoked (version INTEGER NOT NULL, ranges TEXT NOT NULL, PRIMARY KEY (version, ranges))`,
   },
 ];
 
@@ -162,7 +179,43 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     return this.schema()?.slotTables ?? [];
   }
 
-  /** Rows of `ranges`, handed to the new owner during a move. */
+  /**
+   * One page of the rows of `ranges`, from `cursor` (null: the first page) on, of about
+   * `maxBytes` at most (one row more when a single row is larger), and the cursor of the next
+   * page (null: no more). Only called for slots this shard no longer serves, so pages are
+   * consistent. The default pages through the slot tables by rowid (they must be rowid tables);
+   * a subclass that overrides only {@link exportSlots} has its rows sent in one page.
+   */
+  protected exportSlotsPage(ranges: readonly SlotRange[], cursor: string | null, maxBytes: number): { data: SlotData; next: string | null } {
+    if (this.exportSlots !== ShardedObject.prototype.exportSlots) return { data: cursor === null ? this.exportSlots(ranges) : {}, next: null };
+    const tables = this.checkedSlotTables();
+    const at = pageCursorSchema.parse(cursor === null ? { table: 0, range: 0, rowid: 0 } : JSON.parse(cursor));
+    const data: SlotData = {};
+    let bytes = 0;
+    for (let t = at.table; t < tables.length; t++) {
+      const table = tables[t]!;
+      for (let r = t === at.table ? at.range : 0; r < ranges.length; r++) {
+        const [start, end] = ranges[r]!;
+        let after = t === at.table && r === at.range ? at.rowid : 0;
+        for (;;) {
+          const rows = this.ctx.storage.sql
+            .exec(`SELECT rowid AS _ds_rowid, * FROM ${table} WHERE slot >= ? AND slot < ? AND rowid > ? ORDER BY rowid LIMIT 256`, start, end, after)
+            .toArray();
+          for (const row of rows) {
+            after = row._ds_rowid as number;
+            delete row._ds_rowid;
+            (data[table] ??= []).push(row);
+            bytes += rowBytes(row);
+            if (bytes >= maxBytes) return { data, next: JSON.stringify({ table: t, range: r, rowid: after }) };
+          }
+          if (rows.length < 256) break;
+        }
+      }
+    }
+    return { data, next: null };
+  }
+
+  /** Rows of `ranges`, in one piece; see {@link exportSlotsPage}, which moves use. */
   protected exportSlots(ranges: readonly SlotRange[]): SlotData {
     const data: SlotData = {};
     for (const table of this.checkedSlotTables()) {
@@ -315,18 +368,59 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
 
   // ---- directory protocol (only the directory calls these) ------------------------------------
 
-  /** Takes ownership of `ranges` at `version`, storing the rows moved with them. Idempotent. */
-  dsAcquire(transfer: unknown, data: unknown): Promise<Ownership | Failure> {
-    return settle(() => this.#acquire(transfer, data));
+  /**
+   * Takes ownership of `ranges` at `version`, storing `data` (small moves, first grants) or, with
+   * `staged`, keeping the rows {@link dsImportPage} stored. Idempotent.
+   */
+  dsAcquire(transfer: unknown, data: unknown, staged?: unknown): Promise<Ownership | Failure> {
+    return settle(() => this.#acquire(transfer, data, staged));
   }
 
   /**
-   * Stops serving `ranges` (calls for them are refused from now on), waits for calls already
-   * running on them, and returns their rows. The rows stay until {@link dsDrop}, so a repeated
-   * release returns them again.
+   * Stops serving `ranges` (calls for them are refused from now on) and waits for calls already
+   * running on them. Their rows stay until {@link dsDrop}; the target reads them with
+   * {@link dsExportPage}. Idempotent.
    */
-  dsRelease(transfer: unknown): Promise<SlotData | Failure> {
+  dsRelease(transfer: unknown): Promise<{ released: true } | Failure> {
     return settle(() => this.#release(transfer));
+  }
+
+  /**
+   * A page of the rows of `ranges`, which this shard released at `version` (so they no longer
+   * change): about {@link PAGE_BYTES} at most, and the cursor of the next page (null: the last).
+   */
+  dsExportPage(transfer: unknown, cursor: unknown): Promise<{ data: SlotData; next: string | null } | Failure> {
+    return settle(async () => {
+      const t = parse(transferSchema, transfer, "transfer");
+      const from = parse(z.string().max(1024).nullable(), cursor, "cursor");
+      const ranges = normalizeRanges(t.ranges);
+      if (!this.#releasedAt(t.version, ranges)) {
+        throw new ShardError("InvalidArgument", `shard '${t.shard}' has not released these slots at map version ${t.version}`);
+      }
+      return this.exportSlotsPage(ranges, from, PAGE_BYTES);
+    });
+  }
+
+  /**
+   * Stores a page of rows for `ranges`, which this shard is about to acquire (`first`: the first
+   * page, so rows left over from an earlier ownership of those slots go first). Nothing is served
+   * from them until {@link dsAcquire} with `staged`. Idempotent per page; a copy that starts over
+   * starts again from its first page.
+   */
+  dsImportPage(transfer: unknown, data: unknown, first: unknown): Promise<{ rows: number } | Failure> {
+    return settle(async () => {
+      const t = parse(transferSchema, transfer, "transfer");
+      const isFirst = parse(z.boolean(), first, "first");
+      this.#checkNotRevoked(t);
+      const rows = this.checkData(data);
+      const missing = subtractRanges(normalizeRanges(t.ranges), this.ownership?.ranges ?? []);
+      if (missing.length === 0) return { rows: 0 }; // already acquired: a replayed page changes nothing
+      this.ctx.storage.transactionSync(() => {
+        if (isFirst) this.deleteSlots(missing);
+        this.importSlots(missing, rows);
+      });
+      return { rows: Object.values(rows).reduce((n, r) => n + r.length, 0) };
+    });
   }
 
   /** Deletes the rows of slots released at `version`, after the directory committed. Idempotent. */
@@ -336,36 +430,34 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
 
   /**
    * Rollback, on a move's target: gives back `ranges` if this shard acquired them at `version`
-   * (returning their rows, with every write made here since), and refuses any later acquire at
-   * that version. Idempotent: a repeated call returns the same rows until {@link dsDrop}.
+   * (their rows, with every write made here since, are then read with {@link dsExportPage}), and
+   * refuses any later acquire at that version. Idempotent.
    */
-  dsRevoke(transfer: unknown): Promise<{ acquired: boolean; data?: SlotData } | Failure> {
+  dsRevoke(transfer: unknown): Promise<{ acquired: boolean } | Failure> {
     return settle(() => this.#revoke(transfer));
   }
 
   /**
-   * Rollback, on a move's source: serves again the `ranges` it released at `version`. With `data`
-   * (the target had acquired them and may have taken writes), its rows replace this shard's own;
-   * without, this shard's rows (never dropped) are kept. Idempotent: ranges already served again
-   * are left alone.
+   * Rollback, on a move's source: serves again the `ranges` it released at `version`. With
+   * `staged` (the target had acquired them and may have taken writes), the target's rows, copied
+   * here with {@link dsImportPage}, are kept; without, this shard's own rows (never dropped) are.
+   * Idempotent: ranges already served again are left alone.
    */
-  dsReclaim(transfer: unknown, data: unknown): Promise<Ownership | Failure> {
-    return settle(() => this.#reclaim(transfer, data));
+  dsReclaim(transfer: unknown, staged: unknown): Promise<Ownership | Failure> {
+    return settle(() => this.#reclaim(transfer, staged));
   }
 
   // ---- internals ------------------------------------------------------------------------------
 
-  async #acquire(transfer: unknown, data: unknown): Promise<Ownership> {
+  async #acquire(transfer: unknown, data: unknown, staged: unknown): Promise<Ownership> {
     const t = parse(transferSchema, transfer, "transfer");
+    const keep = parse(z.boolean().optional(), staged, "staged") === true;
     const incoming = normalizeRanges(t.ranges);
     const own = this.ownership;
     if (own && (own.keyspace !== t.keyspace || own.shard !== t.shard || own.slotCount !== t.slotCount)) {
       throw new ShardError("InvalidArgument", `object is shard '${own.shard}' of '${own.keyspace}', not '${t.shard}' of '${t.keyspace}'`);
     }
-    const revoked = this.ctx.storage.sql.exec<{ v: number | null }>("SELECT MAX(version) AS v FROM _ds_revoked").one().v;
-    if (revoked !== null && t.version <= revoked) {
-      throw new ShardError("InvalidArgument", `the change to map version ${t.version} was rolled back on shard '${t.shard}'; it acquires nothing for it`);
-    }
+    this.#checkNotRevoked(t);
     const rows = data === null || data === undefined ? undefined : this.checkData(data);
     const current = own?.ranges ?? [];
     const missing = subtractRanges(incoming, current);
@@ -374,7 +466,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
       // have taken writes since, so only missing ranges are imported. Rows left in a missing range
       // are stale (a drop that never ran after this shard gave the range away) and would resurrect
       // deleted keys, so they go first.
-      if (missing.length > 0) this.deleteSlots(missing);
+      if (missing.length > 0 && !keep) this.deleteSlots(missing);
       if (missing.length > 0 && rows) this.importSlots(missing, rows);
       this.save({
         keyspace: t.keyspace,
@@ -387,7 +479,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     return this.describeOwnership()!;
   }
 
-  async #release(transfer: unknown): Promise<SlotData> {
+  async #release(transfer: unknown): Promise<{ released: true }> {
     const t = parse(transferSchema, transfer, "transfer");
     const own = this.ownership;
     if (!own || own.keyspace !== t.keyspace || own.shard !== t.shard) {
@@ -404,16 +496,16 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
       );
     });
     await this.drain(ranges);
-    return this.exportSlots(ranges);
+    return { released: true };
   }
 
-  async #revoke(transfer: unknown): Promise<{ acquired: boolean; data?: SlotData }> {
+  async #revoke(transfer: unknown): Promise<{ acquired: boolean }> {
     const t = parse(transferSchema, transfer, "transfer");
     const own = this.ownership;
     const ranges = normalizeRanges(t.ranges);
     const owned = own !== undefined && own.keyspace === t.keyspace && own.shard === t.shard;
     this.ctx.storage.transactionSync(() => {
-      this.ctx.storage.sql.exec("INSERT OR IGNORE INTO _ds_revoked (version) VALUES (?)", t.version);
+      this.ctx.storage.sql.exec("INSERT OR IGNORE INTO _ds_revoked (version, ranges) VALUES (?, ?)", t.version, JSON.stringify(ranges));
       // Acquires are whole, so the ranges are either all held (acquired) or none.
       if (owned && subtractRanges(ranges, own.ranges).length === 0) {
         this.save({ ...own, ranges: subtractRanges(own.ranges, ranges) });
@@ -427,10 +519,10 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     });
     if (!this.#releasedAt(t.version, ranges)) return { acquired: false };
     await this.drain(ranges);
-    return { acquired: true, data: this.exportSlots(ranges) };
+    return { acquired: true };
   }
 
-  async #reclaim(transfer: unknown, data: unknown): Promise<Ownership> {
+  async #reclaim(transfer: unknown, staged: unknown): Promise<Ownership> {
     const t = parse(transferSchema, transfer, "transfer");
     const own = this.ownership;
     if (!own || own.keyspace !== t.keyspace || own.shard !== t.shard) {
@@ -442,12 +534,8 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     if (!this.#releasedAt(t.version, ranges)) {
       throw new ShardError("InvalidArgument", `shard '${t.shard}' did not release these slots at map version ${t.version}`);
     }
-    const rows = data === null || data === undefined ? undefined : this.checkData(data);
+    parse(z.boolean(), staged, "staged");
     this.ctx.storage.transactionSync(() => {
-      if (rows) {
-        this.deleteSlots(missing);
-        this.importSlots(missing, rows);
-      }
       this.save({ ...own, version: Math.max(own.version, t.version), ranges: normalizeRanges([...own.ranges, ...missing]) });
       this.ctx.storage.sql.exec("DELETE FROM _ds_released WHERE version = ? AND ranges = ?", t.version, JSON.stringify(ranges));
     });
@@ -455,6 +543,18 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   }
 
   /** Whether this shard released exactly `ranges` at `version` (and has not dropped them). */
+  /** Refuses slots of a change this shard rolled back them for: a late delivery must not take them. */
+  #checkNotRevoked(t: SlotTransfer): void {
+    const ranges = normalizeRanges(t.ranges);
+    const revoked = this.ctx.storage.sql
+      .exec<{ ranges: string }>("SELECT ranges FROM _ds_revoked WHERE version >= ?", t.version)
+      .toArray()
+      .some((r) => countSlots(subtractRanges(ranges, JSON.parse(r.ranges) as SlotRange[])) < countSlots(ranges));
+    if (revoked) {
+      throw new ShardError("InvalidArgument", `the change to map version ${t.version} was rolled back on shard '${t.shard}'; it acquires nothing for it`);
+    }
+  }
+
   #releasedAt(version: number, ranges: readonly SlotRange[]): boolean {
     return (
       this.ctx.storage.sql.exec("SELECT 1 FROM _ds_released WHERE version = ? AND ranges = ?", version, JSON.stringify(ranges)).toArray().length > 0

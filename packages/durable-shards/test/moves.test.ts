@@ -1,6 +1,6 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { MAX_FAILED_ATTEMPTS, ShardError, rangesContain, type ChangeStatus, type Ownership } from "../src/index.js";
+import { MAX_FAILED_ATTEMPTS, ShardError, rangesContain, slotForKey, type ChangeStatus, type Ownership } from "../src/index.js";
 import { createKv, directory, directoryStub, kvRouter, rejection } from "./helpers.js";
 
 const shard = (keyspace: string, id: string) => env.KV.getByName(`${keyspace}:${id}`);
@@ -183,4 +183,27 @@ describe("a change that keeps failing", () => {
     expect((await directory().getChange(keyspace))!.phase).toBe("rolled back");
     for (let i = 0; i < 10; i++) expect(await router.get(`k${i}`).get()).toBe(`v${i}`);
   });
+});
+
+describe("big moves", () => {
+  it("moves a slot holding 40 MB of rows, more than one RPC may carry, in pages", async () => {
+    const keyspace = await createKv(2, 2);
+    const { router } = kvRouter(keyspace);
+    // 640 rows of 64 KiB, all in slot 1 (owned by s1).
+    const keys = Array.from({ length: 4000 }, (_, i) => `big-${i}`).filter((k) => slotForKey(k, 2) === 1).slice(0, 640);
+    expect(keys).toHaveLength(640);
+    const value = (i: number) => `${i}:`.padEnd(65_536, "x");
+    for (let i = 0; i < keys.length; i += 16) await Promise.all(keys.slice(i, i + 16).map((k, j) => router.get(k).put(value(i + j))));
+
+    const removal = await directory().removeShards(keyspace, ["s1"]);
+    expect(removal.moves).toEqual([expect.objectContaining({ from: "s1", to: "s0", slots: 1 })]);
+    const change = (await directory().getChange(keyspace))!;
+    expect(change.phase).toBe("done");
+    expect(change.totals.rows).toBe(640);
+    expect(change.totals.bytes).toBeGreaterThan(40 * 1024 * 1024); // over the 32 MiB message limit
+    const fresh = kvRouter(keyspace).router;
+    for (const i of [0, 1, 319, 639]) expect(await fresh.get(keys[i]!).get()).toBe(value(i));
+    expect(await runInDurableObject(shard(keyspace, "s0"), (o) => o.entries().length)).toBe(640);
+    expect(await runInDurableObject(shard(keyspace, "s1"), (o) => o.entries().length)).toBe(0);
+  }, 120_000);
 });

@@ -1,6 +1,6 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { ShardError, ShardRouter } from "../src/index.js";
+import { ShardError, ShardRouter, type SlotData } from "../src/index.js";
 import { answeredFailure, createKv, directory, kvRouter, rejection, uniqueName } from "./helpers.js";
 
 async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
@@ -133,12 +133,16 @@ describe("moves and stale rows", () => {
     const slot = await runInDurableObject(a, (o) => o.entries()[0]!.slot);
     const ranges: [number, number][] = [[slot, slot + 1]];
     // The slot leaves s0 for s9 without the drop step, the key is deleted at s9, and the slot returns.
-    const rows = await a.dsRelease({ keyspace, shard: "s0", slotCount: 8, version: 2, ranges });
+    const out = { keyspace, shard: "s0", slotCount: 8, version: 2, ranges };
+    await a.dsRelease(out);
+    const rows = (await a.dsExportPage(out, null)) as { data: SlotData; next: null };
     const b = env.KV.getByName(`${keyspace}:s9`);
-    await b.dsAcquire({ keyspace, shard: "s9", slotCount: 8, version: 2, ranges }, rows);
+    await b.dsAcquire({ keyspace, shard: "s9", slotCount: 8, version: 2, ranges }, rows.data);
     expect(await b.routedCall(keyspace, "s9", key, 2, "delete")).toBe(true);
-    const back = await b.dsRelease({ keyspace, shard: "s9", slotCount: 8, version: 3, ranges });
-    await a.dsAcquire({ keyspace, shard: "s0", slotCount: 8, version: 3, ranges }, back);
+    const home = { keyspace, shard: "s9", slotCount: 8, version: 3, ranges };
+    await b.dsRelease(home);
+    const back = (await b.dsExportPage(home, null)) as { data: SlotData; next: null };
+    await a.dsAcquire({ keyspace, shard: "s0", slotCount: 8, version: 3, ranges }, back.data);
     expect(await a.routedCall(keyspace, "s0", key, 3, "get")).toBeNull();
   });
 });
