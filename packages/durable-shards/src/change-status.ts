@@ -6,16 +6,42 @@
 import { countSlots, type SlotRange } from "./shard-map.js";
 
 /**
- * Phases of a change. `planned`: stored, nothing moved yet. `cutting over`: moves are running
- * (a move's slots are refused from its source's release until its target's acquire).
+ * Phases of a change. `planned`: stored, nothing moved yet. `copying`, `catching up`, `cutting
+ * over`: moves are running, and the change is in the earliest phase of its moves (see
+ * {@link MovePhase}).
  * `cleaning up`: the new map is committed; sources drop the rows they gave away. `done`.
  * `rolling back` / `rolled back`: every slot goes back to its source, with every write made
  * meanwhile. `failed`: a rollback that could not finish yet; the alarm keeps retrying it.
  */
-export type ChangePhase = "planned" | "cutting over" | "cleaning up" | "done" | "rolling back" | "rolled back" | "failed";
+export type ChangePhase =
+  | "planned"
+  | "copying"
+  | "catching up"
+  | "cutting over"
+  | "cleaning up"
+  | "done"
+  | "rolling back"
+  | "rolled back"
+  | "failed";
 
-/** Phases of one move; `failed` means its last attempt failed (see `error`) and it will be retried or rolled back. */
-export type MovePhase = "planned" | "cutting over" | "moved" | "cleaning up" | "done" | "rolling back" | "rolled back" | "failed";
+/**
+ * Phases of one move. `copying`: the source serves the slots and records writes to them while
+ * their rows are copied in pages. `catching up`: the recorded writes are replayed onto the target.
+ * `cutting over`: the slots are refused (from the source's release to the target's acquire)
+ * while the last writes are replayed. `moved`: the target serves them; the change has not
+ * committed yet. `failed`: its last attempt failed (see `error`); it is run again or rolled back.
+ */
+export type MovePhase =
+  | "planned"
+  | "copying"
+  | "catching up"
+  | "cutting over"
+  | "moved"
+  | "cleaning up"
+  | "done"
+  | "rolling back"
+  | "rolled back"
+  | "failed";
 
 /** One move as {@link ChangeStatus} reports it. */
 export interface MoveStatus {
@@ -24,9 +50,15 @@ export interface MoveStatus {
   ranges: SlotRange[];
   slots: number;
   phase: MovePhase;
-  /** Rows and bytes (JSON size) carried from source to target, once copied. */
+  /** Rows and bytes (JSON size) copied from source to target in the copy, so far. */
   rows?: number;
   bytes?: number;
+  /** Recorded writes replayed onto the target (catch-up), and their rows' bytes. */
+  caughtUpRows?: number;
+  caughtUpBytes?: number;
+  /** When the move first ran, and when its copy (before catch-up) finished. */
+  startedAt?: number;
+  copiedAt?: number;
   /** When the source stopped serving the slots (its release). */
   releasedAt?: number;
   /** When the target started serving them (its acquire). */
@@ -62,7 +94,10 @@ export interface ChangeStatus {
 export const MAX_FAILED_ATTEMPTS = 3;
 
 /** The moves' durable state, as stored with the change. */
-export type MoveRecord = Omit<MoveStatus, "slots">;
+export type MoveRecord = Omit<MoveStatus, "slots"> & {
+  /** The last recorded write replayed onto the target; the next page read acknowledges it. */
+  ackedUpTo?: number;
+};
 
 /** Durable fields of a change beyond its plan. */
 export interface ChangeRecord {
@@ -82,7 +117,7 @@ export interface ChangeRecord {
 
 /** The report of `record`. */
 export function statusOf(record: ChangeRecord): ChangeStatus {
-  const moves = record.moves.map((m): MoveStatus => ({ ...m, slots: countSlots(m.ranges) }));
+  const moves = record.moves.map(({ ackedUpTo: _, ...m }): MoveStatus => ({ ...m, slots: countSlots(m.ranges) }));
   const moved = (m: MoveStatus) => m.phase === "moved" || m.phase === "cleaning up" || m.phase === "done";
   const totals = {
     moves: moves.length,
@@ -95,7 +130,7 @@ export function statusOf(record: ChangeRecord): ChangeStatus {
   const status: ChangeStatus = {
     keyspace: record.keyspace,
     version: record.version,
-    phase: record.phase,
+    phase: RUNNING.has(record.phase) ? runningPhase(moves) : record.phase,
     startedAt: record.startedAt,
     updatedAt: record.updatedAt,
     failedAttempts: record.failedAttempts,
@@ -106,13 +141,27 @@ export function statusOf(record: ChangeRecord): ChangeStatus {
   if (record.lastError !== undefined) status.lastError = record.lastError;
   if (record.rollbackReason !== undefined) status.rollbackReason = record.rollbackReason;
   const left = totals.moves - totals.movesDone;
-  if (record.phase === "cutting over" && record.moveDurations.length > 0) {
+  if (RUNNING.has(record.phase) && record.moveDurations.length > 0) {
     const average = record.moveDurations.reduce((a, b) => a + b, 0) / record.moveDurations.length;
     status.etaMs = Math.round(average * left);
   } else if (record.phase === "done" || record.phase === "rolled back") {
     status.etaMs = 0;
   }
   return status;
+}
+
+const RUNNING: ReadonlySet<ChangePhase> = new Set(["copying", "catching up", "cutting over"]);
+const MOVE_ORDER = ["planned", "copying", "catching up", "cutting over"] as const satisfies readonly MovePhase[];
+
+/**
+ * A running change's phase: the earliest among its moves still in progress (`planned` counts as
+ * copying); `cutting over` when the rest are moved or failed.
+ */
+function runningPhase(moves: MoveStatus[]): ChangePhase {
+  const phases = moves.map((m) => (MOVE_ORDER as readonly MovePhase[]).indexOf(m.phase)).filter((i) => i >= 0);
+  if (phases.length === 0) return "cutting over";
+  const phase = MOVE_ORDER[Math.min(...phases)]!;
+  return phase === "planned" ? "copying" : phase;
 }
 
 /** Rows and JSON bytes of the data a move carries. */

@@ -393,7 +393,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
         await this.rollBack(ctx, record.rollbackReason ?? "resumed");
         return record;
       }
-      record.phase = "cutting over";
+      record.phase = "copying";
       ctx.save();
       const next = ShardMap.fromSnapshot(plan.map);
       try {

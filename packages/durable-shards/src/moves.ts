@@ -1,10 +1,14 @@
 /**
  * Running a change's moves, and rolling them back.
  *
- * A move takes a run of slots from its source to its target: the source releases them (stops
- * serving them, waits for calls in flight), their rows are copied to the target in pages of at
- * most about `PAGE_BYTES` each (so a slot of any size moves; no RPC carries more than a page),
- * and the target acquires them (serves them). Every step is idempotent, so a change interrupted
+ * A move takes a run of slots from its source to its target, in phases. `copying`: the source
+ * keeps serving the slots and records every write to them (`capture.ts`), while their rows are
+ * copied to the target in pages of about `PAGE_BYTES` (so a slot of any size moves; no RPC
+ * carries more than a page). `catching up`: the recorded writes are replayed onto the target,
+ * round after round, until few are left. `cutting over`: the source releases the slots (stops
+ * serving them, waits for calls in flight), the last writes are replayed, and the target
+ * acquires them; only this is a pause, and it does not grow with the slots' data. (A keyspace
+ * whose tables cannot be tracked is copied in the cut-over instead, while refused.) Every step is idempotent, so a change interrupted
  * anywhere is finished by running it again; an interrupted copy starts again from its first page.
  * A change that has not committed can be rolled back: each target gives its slots back
  * (`dsRevoke`), the rows it holds (with every write it took) are copied back to the source the
@@ -17,9 +21,13 @@ import { unwrap, type Failure } from "./result.js";
 import type { ShardMapSnapshot, SlotRange } from "./shard-map.js";
 import type { Ownership, SlotData, SlotTransfer } from "./sharded-object.js";
 import { sizeOf, type ChangeRecord, type MoveRecord } from "./change-status.js";
+import type { ChangesPage } from "./capture.js";
 
 /** The shard protocol moves drive; results are unwrapped, so failures throw here. */
 export interface ShardProtocol {
+  dsTrack(transfer: SlotTransfer): Promise<{ tracking: boolean } | Failure>;
+  dsChangesPage(transfer: SlotTransfer, acked: number | null): Promise<ChangesPage | Failure>;
+  dsApplyChanges(transfer: SlotTransfer, upserts: SlotData, deletes: ChangesPage["deletes"]): Promise<{ rows: number } | Failure>;
   dsAcquire(transfer: SlotTransfer, data: SlotData | null, staged?: boolean): Promise<Ownership | Failure>;
   dsRelease(transfer: SlotTransfer): Promise<{ released: true } | Failure>;
   dsExportPage(transfer: SlotTransfer, cursor: string | null): Promise<{ data: SlotData; next: string | null } | Failure>;
@@ -50,6 +58,10 @@ export interface ChangeContext {
 
 /** Time for all moves of one run of a change; what is not done by then fails that run. */
 export const MOVE_DEADLINE_MS = 60_000;
+/** Catching up ends, and the cut-over starts, once fewer recorded writes than this are left. */
+export const CUT_OVER_BELOW = 256;
+/** Most catch-up rounds before the cut-over, for slots written faster than they are copied. */
+export const MAX_CATCH_UP_ROUNDS = 32;
 
 /** Grants and moves, updating the record as they go. Throws the first failure (after all ran). */
 export async function runMoves(ctx: ChangeContext, grants: Record<string, SlotRange[]>): Promise<void> {
@@ -73,21 +85,72 @@ export async function runMoves(ctx: ChangeContext, grants: Record<string, SlotRa
 
 async function runMove(ctx: ChangeContext, move: MoveRecord): Promise<void> {
   if (move.phase === "moved" || move.phase === "cleaning up" || move.phase === "done") return;
+  delete move.error;
+  move.startedAt ??= Date.now();
+  const source = ctx.stub(move.from);
+  const from = ctx.transfer(move.from, move.ranges);
+  let tracking = false;
+  if (move.releasedAt === undefined) {
+    tracking = unwrap(await source.dsTrack(from)).tracking;
+    if (tracking) {
+      move.phase = "copying";
+      ctx.save();
+      await copyPages(ctx, move.from, move.to, move.ranges, (copied) => {
+        Object.assign(move, copied);
+        ctx.save();
+      });
+      move.copiedAt = Date.now();
+      move.phase = "catching up";
+      ctx.save();
+      for (let round = 0; round < MAX_CATCH_UP_ROUNDS; round++) {
+        if ((await catchUp(ctx, move, false)) < CUT_OVER_BELOW) break;
+      }
+    }
+  } else {
+    // Resumed after the release: whether writes were recorded decides how the copy finishes.
+    tracking = move.copiedAt !== undefined;
+  }
   move.phase = "cutting over";
   move.releasedAt ??= Date.now();
-  delete move.error;
   ctx.save();
-  unwrap(await ctx.stub(move.from).dsRelease({ ...ctx.transfer(move.from, move.ranges), to: move.to }));
-  await copyPages(ctx, move.from, move.to, move.ranges, (copied) => {
-    Object.assign(move, copied);
-    ctx.save();
-  });
+  unwrap(await source.dsRelease({ ...from, to: move.to }));
+  if (tracking) {
+    await catchUp(ctx, move, true);
+  } else {
+    await copyPages(ctx, move.from, move.to, move.ranges, (copied) => {
+      Object.assign(move, copied);
+      ctx.save();
+    });
+  }
   unwrap(await ctx.stub(move.to).dsAcquire(ctx.transfer(move.to, move.ranges), null, true));
   move.acquiredAt = Date.now();
   move.pauseMs = move.acquiredAt - move.releasedAt;
   move.phase = "moved";
-  ctx.record.moveDurations.push(move.pauseMs);
+  ctx.record.moveDurations.push(move.acquiredAt - (move.startedAt ?? move.releasedAt));
   ctx.save();
+}
+
+/**
+ * Replays recorded writes of `move` onto its target, page by page, until fewer than
+ * {@link CUT_OVER_BELOW} are left, or, with `all` (after the release, when no new writes come),
+ * until none is. Each page read acknowledges the one before (`ackedUpTo`, kept in the record), so
+ * a page applied twice after a crash is harmless: it carries rows as they are when it is read.
+ * Returns the writes left.
+ */
+async function catchUp(ctx: ChangeContext, move: MoveRecord, all: boolean): Promise<number> {
+  const source = ctx.stub(move.from);
+  const target = ctx.stub(move.to);
+  for (;;) {
+    const page: ChangesPage = unwrap(await source.dsChangesPage(ctx.transfer(move.from, move.ranges), move.ackedUpTo ?? null));
+    if (page.upTo === null) return 0;
+    unwrap(await target.dsApplyChanges(ctx.transfer(move.to, move.ranges), page.upserts, page.deletes));
+    const size = sizeOf(page.upserts);
+    move.caughtUpRows = (move.caughtUpRows ?? 0) + size.rows + Object.values(page.deletes).reduce((n, keys) => n + keys.length, 0);
+    move.caughtUpBytes = (move.caughtUpBytes ?? 0) + size.bytes;
+    move.ackedUpTo = page.upTo;
+    ctx.save();
+    if (!all && page.left < CUT_OVER_BELOW) return page.left;
+  }
 }
 
 /**

@@ -24,6 +24,7 @@ import { migrate, type Migration } from "./migrations.js";
 import { MAX_ARGS, isKey, isMapVersion, keyspaceNameSchema, mapVersionSchema, parse, shardIdSchema, slotCountSchema } from "./schema.js";
 import { countSlots, normalizeRanges, rangesContain, subtractRanges, type SlotRange } from "./shard-map.js";
 import { Timers, type TimerHandlers } from "./timers.js";
+import { CAPTURE_TABLES, applyDeletes, capturing, changesPage, keyColumns, startCapture, stopCapture, type ChangesPage } from "./capture.js";
 
 /** What a shard knows about its place in the keyspace. */
 export interface Ownership {
@@ -106,6 +107,8 @@ const MIGRATIONS: Migration[] = [
     name: "revoked",
     up: `CREATE TABLE _ds_revoked (version INTEGER NOT NULL, ranges TEXT NOT NULL, PRIMARY KEY (version, ranges))`,
   },
+  // Change capture while a move copies slots that are still served (capture.ts).
+  { version: 4, name: "capture", up: CAPTURE_TABLES },
 ];
 
 /** Names that are never dispatched by a routed call. */
@@ -369,6 +372,56 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   // ---- directory protocol (only the directory calls these) ------------------------------------
 
   /**
+   * Starts recording writes to `ranges` (which this shard keeps serving) for the move at
+   * `version`, so they can be copied while served; see `capture.ts`. `tracking` is false when the
+   * keyspace's tables do not allow it (custom slot hooks, or a slot table without a primary key):
+   * then the slots are refused while they are copied. Idempotent.
+   */
+  dsTrack(transfer: unknown): Promise<{ tracking: boolean } | Failure> {
+    return settle(async () => {
+      const t = parse(transferSchema, transfer, "transfer");
+      this.#checkShard(t);
+      if (!this.#canCapture()) return { tracking: false };
+      startCapture(this.ctx.storage.sql, this.checkedSlotTables(), t.version, normalizeRanges(t.ranges));
+      return { tracking: true };
+    });
+  }
+
+  /**
+   * Forgets the changes up to `acked` (applied on the target), then returns the next page of
+   * writes recorded in `ranges` for the move at `version`: current rows and deleted keys.
+   */
+  dsChangesPage(transfer: unknown, acked: unknown): Promise<ChangesPage | Failure> {
+    return settle(async () => {
+      const t = parse(transferSchema, transfer, "transfer");
+      const upTo = parse(z.number().int().min(0).nullable(), acked, "acked");
+      const ranges = normalizeRanges(t.ranges);
+      if (!capturing(this.ctx.storage.sql, t.version, ranges)) {
+        throw new ShardError("InvalidArgument", `shard '${t.shard}' does not record writes to these slots for map version ${t.version}`);
+      }
+      return changesPage(this.ctx.storage.sql, this.checkedSlotTables(), t.version, ranges, upTo, PAGE_BYTES);
+    });
+  }
+
+  /** Applies a page of {@link dsChangesPage} to the rows staged for `ranges` (before the acquire). */
+  dsApplyChanges(transfer: unknown, upserts: unknown, deletes: unknown): Promise<{ rows: number } | Failure> {
+    return settle(async () => {
+      const t = parse(transferSchema, transfer, "transfer");
+      this.#checkNotRevoked(t);
+      const rows = this.checkData(upserts);
+      const keys = parse(z.record(z.string(), z.array(z.array(z.union([z.string(), z.number(), z.null()])))), deletes, "deletes");
+      const missing = subtractRanges(normalizeRanges(t.ranges), this.ownership?.ranges ?? []);
+      if (missing.length === 0) return { rows: 0 }; // already acquired: a replayed page changes nothing
+      let applied = 0;
+      this.ctx.storage.transactionSync(() => {
+        applied = applyDeletes(this.ctx.storage.sql, this.checkedSlotTables(), keys);
+        this.importSlots(missing, rows);
+      });
+      return { rows: applied + Object.values(rows).reduce((n, r) => n + r.length, 0) };
+    });
+  }
+
+  /**
    * Takes ownership of `ranges` at `version`, storing `data` (small moves, first grants) or, with
    * `staged`, keeping the rows {@link dsImportPage} stored. Idempotent.
    */
@@ -387,15 +440,16 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
 
   /**
    * A page of the rows of `ranges`, which this shard released at `version` (so they no longer
-   * change): about {@link PAGE_BYTES} at most, and the cursor of the next page (null: the last).
+   * change) or records writes to ({@link dsTrack}: what changes after a page was read is caught
+   * up): about {@link PAGE_BYTES} at most, and the cursor of the next page (null: the last).
    */
   dsExportPage(transfer: unknown, cursor: unknown): Promise<{ data: SlotData; next: string | null } | Failure> {
     return settle(async () => {
       const t = parse(transferSchema, transfer, "transfer");
       const from = parse(z.string().max(1024).nullable(), cursor, "cursor");
       const ranges = normalizeRanges(t.ranges);
-      if (!this.#releasedAt(t.version, ranges)) {
-        throw new ShardError("InvalidArgument", `shard '${t.shard}' has not released these slots at map version ${t.version}`);
+      if (!this.#releasedAt(t.version, ranges) && !capturing(this.ctx.storage.sql, t.version, ranges)) {
+        throw new ShardError("InvalidArgument", `shard '${t.shard}' neither released nor records writes to these slots at map version ${t.version}`);
       }
       return this.exportSlotsPage(ranges, from, PAGE_BYTES);
     });
@@ -530,6 +584,8 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     }
     const ranges = normalizeRanges(t.ranges);
     const missing = subtractRanges(ranges, own.ranges);
+    // Whatever the move got to, this shard serves these slots from now on: no more recording.
+    if (this.#canCapture()) stopCapture(this.ctx.storage.sql, this.checkedSlotTables(), t.version);
     if (missing.length === 0) return this.describeOwnership()!;
     if (!this.#releasedAt(t.version, ranges)) {
       throw new ShardError("InvalidArgument", `shard '${t.shard}' did not release these slots at map version ${t.version}`);
@@ -543,6 +599,23 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   }
 
   /** Whether this shard released exactly `ranges` at `version` (and has not dropped them). */
+  /** Throws unless this object is shard `t.shard` of `t.keyspace`. */
+  #checkShard(t: SlotTransfer): void {
+    const own = this.ownership;
+    if (!own || own.keyspace !== t.keyspace || own.shard !== t.shard) {
+      throw new ShardError("InvalidArgument", `object is not shard '${t.shard}' of '${t.keyspace}'`);
+    }
+  }
+
+  /** Whether this keyspace's slots can be copied while served: slot tables with primary keys, default hooks. */
+  #canCapture(): boolean {
+    const proto = ShardedObject.prototype;
+    if (this.exportSlots !== proto.exportSlots || this.importSlots !== proto.importSlots || this.deleteSlots !== proto.deleteSlots) return false;
+    if (this.exportSlotsPage !== proto.exportSlotsPage) return false;
+    const tables = this.checkedSlotTables();
+    return tables.length > 0 && tables.every((table) => keyColumns(this.ctx.storage.sql, table).length > 0);
+  }
+
   /** Refuses slots of a change this shard rolled back them for: a late delivery must not take them. */
   #checkNotRevoked(t: SlotTransfer): void {
     const ranges = normalizeRanges(t.ranges);
@@ -564,10 +637,12 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   async #drop(transfer: unknown): Promise<void> {
     const t = parse(transferSchema, transfer, "transfer");
     const own = this.ownership;
-    if (!own || own.keyspace !== t.keyspace || own.shard !== t.shard) return;
+    // An object never granted anything may still hold rows staged for a move that was rolled back.
+    if (own && (own.keyspace !== t.keyspace || own.shard !== t.shard)) return;
     const given = normalizeRanges(t.ranges);
-    const ranges = subtractRanges(given, own.ranges);
+    const ranges = subtractRanges(given, own?.ranges ?? []);
     this.ctx.storage.transactionSync(() => {
+      if (this.#canCapture()) stopCapture(this.ctx.storage.sql, this.checkedSlotTables(), t.version);
       this.deleteSlots(ranges);
       // Only this move's record: the shard may have released other slots at the same version.
       this.ctx.storage.sql.exec("DELETE FROM _ds_released WHERE version = ? AND ranges = ?", t.version, JSON.stringify(given));

@@ -207,3 +207,44 @@ describe("big moves", () => {
     expect(await runInDurableObject(shard(keyspace, "s1"), (o) => o.entries().length)).toBe(0);
   }, 120_000);
 });
+
+describe("copy while serving", () => {
+  it("keeps serving a moving slot while its rows copy: writes and deletes made meanwhile are caught up, none lost or revived", async () => {
+    const keyspace = await createKv(2, 2);
+    const { router } = kvRouter(keyspace, { maxRoutingAttempts: 12 });
+    const inSlot1 = (prefix: string, n: number) => Array.from({ length: n * 4 }, (_, i) => `${prefix}-${i}`).filter((k) => slotForKey(k, 2) === 1).slice(0, n);
+    const bulk = inSlot1("bulk", 320); // 20 MB: the copy takes a while
+    for (let i = 0; i < bulk.length; i += 16) await Promise.all(bulk.slice(i, i + 16).map((k) => router.get(k).put("".padEnd(65_536, "y"))));
+    const doomed = inSlot1("doomed", 20);
+    for (const key of doomed) await router.get(key).put("delete me");
+    const counters = inSlot1("count", 24);
+
+    let stopped = false;
+    const load = writers(router, counters, () => stopped);
+    const deletions = (async () => {
+      for (const key of doomed) {
+        await scheduler.wait(5);
+        await router.get(key).delete();
+      }
+    })();
+    const removal = directory().removeShards(keyspace, ["s1"]);
+    await Promise.all([removal, deletions]);
+    stopped = true;
+    await load.done;
+
+    expect(load.failures).toEqual([]);
+    const change = (await directory().getChange(keyspace))!;
+    expect(change.phase).toBe("done");
+    const [move] = change.moves;
+    expect(move).toMatchObject({ from: "s1", to: "s0", phase: "done", rows: expect.any(Number) });
+    // The copy ran before the slots were refused; writes made during it were replayed.
+    expect(move!.copiedAt).toBeLessThanOrEqual(move!.releasedAt!);
+    expect(move!.caughtUpRows).toBeGreaterThan(0);
+    const fresh = kvRouter(keyspace).router;
+    for (const key of counters) expect([key, Number(await fresh.get(key).get())]).toEqual([key, load.acked.get(key)]);
+    for (const key of doomed) expect([key, await fresh.get(key).get()]).toEqual([key, null]);
+    expect(await runInDurableObject(shard(keyspace, "s0"), (o) => o.entries().length)).toBe(bulk.length + counters.length);
+    // The source stopped recording once it gave the slots away.
+    expect(await runInDurableObject(shard(keyspace, "s1"), (_, state) => state.storage.sql.exec("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'trigger'").one().n)).toBe(0);
+  }, 120_000);
+});
