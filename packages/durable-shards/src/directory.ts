@@ -23,7 +23,7 @@ import { z } from "zod";
 import { ShardError } from "./errors.js";
 import { settle } from "./result.js";
 import { MAX_FAILED_ATTEMPTS, diagnosisOf, statusOf, type ChangeRecord, type ChangeStatus, type Diagnosis } from "./change-status.js";
-import { cleanUp, rollBackMoves, runMoves, type ChangeContext, type ShardProtocol, type StoredPlan } from "./moves.js";
+import { cleanUp, rollBackMoves, runMoves, type ChangeContext, type MoveStep, type ShardProtocol, type StoredPlan } from "./moves.js";
 import { migrate, type Migration } from "./migrations.js";
 import { initialMap, planChange, type Plan, type ShardChange } from "./planner.js";
 import {
@@ -503,8 +503,15 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
         record.updatedAt = Date.now();
         sql.exec("UPDATE changes SET record = ?, phase = ? WHERE keyspace = ? AND version = ?", JSON.stringify(record), record.phase, keyspace, record.version);
       },
+      stepped: (step, move) => this.onMoveStep(step, { keyspace, version: record.version, from: move.from, to: move.to }),
     };
   }
+
+  /**
+   * Called after each step of a move, once its progress is stored (see `MoveStep`). Does nothing;
+   * a subclass may override it to observe moves or, in fault tests, to crash at a step.
+   */
+  protected onMoveStep(_step: MoveStep, _move: { keyspace: string; version: number; from: string; to: string }): void | Promise<void> {}
 
   /** The stored record of the pending change `plan` (one made from the plan for changes stored before records). */
   private recordOf(keyspace: string, plan: StoredPlan): ChangeRecord {

@@ -13,6 +13,7 @@ export {
   type KeyspaceInfo,
   type RoutingInfo,
 } from "./directory.js";
+export type { MoveStep } from "./moves.js";
 export { directoryClient, type DirectoryClient, type DirectoryNamespace } from "./directory-client.js";
 export { ShardedObject, type KeyspaceSchema, type Ownership, type SlotData, type SlotTransfer } from "./sharded-object.js";
 export { ShardRouter, MapCache, defaultMapCache, type KeyClient, type ShardClient, type RouterOptions } from "./router.js";

@@ -54,7 +54,16 @@ export interface ChangeContext {
   transfer(shard: string, ranges: SlotRange[]): SlotTransfer;
   /** Stores `record` (called after every step, so progress survives a crash). */
   save(): void;
+  /** Called after each step of a move, once its progress is stored; see {@link MoveStep}. */
+  stepped(step: MoveStep, move: MoveRecord): void | Promise<void>;
 }
+
+/**
+ * The points between the steps of a move: after a page of the copy was stored on the target,
+ * after a page of recorded writes was applied there, after the source's release, after the
+ * target's acquire (before the change commits).
+ */
+export type MoveStep = "copied-page" | "caught-up-page" | "released" | "acquired";
 
 /** Time for all moves of one run of a change; what is not done by then fails that run. */
 export const MOVE_DEADLINE_MS = 60_000;
@@ -95,9 +104,10 @@ async function runMove(ctx: ChangeContext, move: MoveRecord): Promise<void> {
     if (tracking) {
       move.phase = "copying";
       ctx.save();
-      await copyPages(ctx, move.from, move.to, move.ranges, (copied) => {
+      await copyPages(ctx, move.from, move.to, move.ranges, async (copied) => {
         Object.assign(move, copied);
         ctx.save();
+        await ctx.stepped("copied-page", move);
       });
       move.copiedAt = Date.now();
       move.phase = "catching up";
@@ -114,12 +124,14 @@ async function runMove(ctx: ChangeContext, move: MoveRecord): Promise<void> {
   move.releasedAt ??= Date.now();
   ctx.save();
   unwrap(await source.dsRelease({ ...from, to: move.to }));
+  await ctx.stepped("released", move);
   if (tracking) {
     await catchUp(ctx, move, true);
   } else {
-    await copyPages(ctx, move.from, move.to, move.ranges, (copied) => {
+    await copyPages(ctx, move.from, move.to, move.ranges, async (copied) => {
       Object.assign(move, copied);
       ctx.save();
+      await ctx.stepped("copied-page", move);
     });
   }
   unwrap(await ctx.stub(move.to).dsAcquire(ctx.transfer(move.to, move.ranges), null, true));
@@ -128,6 +140,7 @@ async function runMove(ctx: ChangeContext, move: MoveRecord): Promise<void> {
   move.phase = "moved";
   ctx.record.moveDurations.push(move.acquiredAt - (move.startedAt ?? move.releasedAt));
   ctx.save();
+  await ctx.stepped("acquired", move);
 }
 
 /**
@@ -149,6 +162,7 @@ async function catchUp(ctx: ChangeContext, move: MoveRecord, all: boolean): Prom
     move.caughtUpBytes = (move.caughtUpBytes ?? 0) + size.bytes;
     move.ackedUpTo = page.upTo;
     ctx.save();
+    await ctx.stepped("caught-up-page", move);
     if (!all && page.left < CUT_OVER_BELOW) return page.left;
   }
 }
@@ -162,7 +176,7 @@ async function copyPages(
   from: string,
   to: string,
   ranges: SlotRange[],
-  progress: (copied: { rows: number; bytes: number }) => void,
+  progress: (copied: { rows: number; bytes: number }) => void | Promise<void>,
 ): Promise<void> {
   const copied = { rows: 0, bytes: 0 };
   let cursor: string | null = null;
@@ -173,7 +187,7 @@ async function copyPages(
     const size = sizeOf(page.data);
     copied.rows += size.rows;
     copied.bytes += size.bytes;
-    progress(copied);
+    await progress(copied);
     cursor = page.next;
     first = false;
   } while (cursor !== null);
@@ -213,7 +227,8 @@ export async function rollBackMoves(ctx: ChangeContext): Promise<void> {
       const back = unwrap(await ctx.stub(move.to).dsRevoke({ ...ctx.transfer(move.to, move.ranges), to: move.from }));
       if (back.acquired) await copyPages(ctx, move.to, move.from, move.ranges, () => undefined);
       unwrap(await ctx.stub(move.from).dsReclaim(ctx.transfer(move.from, move.ranges), back.acquired));
-      if (back.acquired) await ctx.stub(move.to).dsDrop(ctx.transfer(move.to, move.ranges)).catch(() => undefined);
+      // What the target holds of these slots (staged by the copy, or its own after an acquire) goes.
+      unwrap(await ctx.stub(move.to).dsDrop(ctx.transfer(move.to, move.ranges)));
       move.phase = "rolled back";
       delete move.error;
       ctx.save();

@@ -21,11 +21,18 @@ export interface RetryOptions {
   random?: () => number;
   /** Called before each retry, e.g. for metrics. */
   onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
+  /**
+   * The call may safely run twice (a read, or a write that is idempotent): then an error of an
+   * object reset mid-call (`durableObjectReset`, which may have run the call or not) is retried
+   * too. Default false.
+   */
+  idempotent?: boolean;
 }
 
 interface PlatformErrorFlags {
   retryable?: unknown;
   overloaded?: unknown;
+  durableObjectReset?: unknown;
 }
 
 /** Whether the platform marked `error` as overload ("Durable Object is overloaded", …). */
@@ -34,9 +41,13 @@ export function isOverloaded(error: unknown): boolean {
   return typeof error === "object" && error !== null && (error as PlatformErrorFlags).overloaded === true;
 }
 
-/** Whether `error` may be retried: marked `retryable` and not overloaded. */
-export function isRetryable(error: unknown): boolean {
+/**
+ * Whether `error` may be retried: marked `retryable` and not overloaded, or, for an `idempotent`
+ * call, the error of an object that was reset mid-call.
+ */
+export function isRetryable(error: unknown, options: Pick<RetryOptions, "idempotent"> = {}): boolean {
   if (isOverloaded(error)) return false;
+  if (options.idempotent === true && typeof error === "object" && error !== null && (error as PlatformErrorFlags).durableObjectReset === true) return true;
   // A refusal is retried by the router after refreshing its map; repeating it unchanged is useless.
   if (ShardError.from(error)?.code === "WrongShard") return false;
   if (error instanceof ShardError) return error.retryable;
@@ -90,7 +101,7 @@ export async function retryAfter<S, T>(
         ? error
         : new OverloadedError(error instanceof Error ? error.message : String(error), { cause: error });
     }
-    if (!isRetryable(error) || attempt >= maxAttempts) throw error;
+    if (!isRetryable(error, options) || attempt >= maxAttempts) throw error;
     const delay = backoffDelay(attempt, options);
     options.onRetry?.(error, attempt, delay);
     await sleep(delay);

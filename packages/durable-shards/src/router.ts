@@ -146,12 +146,15 @@ export class ShardRouter<T extends ShardedObject> {
   private readonly cacheKey: string;
 
   private readonly retry: RetryOptions;
+  /** The retry policy of directory reads, which may run twice. */
+  private readonly directoryRetry: RetryOptions;
   private readonly refreshMs: number;
   private readonly maxAttempts: number;
 
   constructor(private readonly options: RouterOptions<T>) {
     this.keyspace = parse(keyspaceNameSchema, options.keyspace, "keyspace");
     this.retry = parse(retryOptionsSchema, options.retry ?? {}, "retry") as RetryOptions;
+    this.directoryRetry = { ...this.retry, idempotent: true };
     this.refreshMs = parse(refreshSchema, options.refreshIntervalMs ?? DEFAULT_REFRESH_MS, "refreshIntervalMs");
     this.maxAttempts = parse(attemptsSchema, options.maxRoutingAttempts ?? 5, "maxRoutingAttempts");
     this.cache = options.cache ?? defaultMapCache;
@@ -351,14 +354,15 @@ export class ShardRouter<T extends ShardedObject> {
     return this.cache.load(this.cacheKey, async () => {
       const directory = this.options.directory;
       const name = this.options.directoryName ?? DEFAULT_DIRECTORY_NAME;
-      // Both calls are idempotent, so they follow the retry policy (NotInitialized included).
-      const getMap = (known?: number) => invokeDirectory(directory, name, "getMap", [this.keyspace, known], this.retry) as Promise<RoutingInfo | null>;
+      // Both calls are idempotent, so they are retried (NotInitialized, and a directory reset mid-call, included).
+      const retry = this.directoryRetry;
+      const getMap = (known?: number) => invokeDirectory(directory, name, "getMap", [this.keyspace, known], retry) as Promise<RoutingInfo | null>;
       let info: RoutingInfo | null;
       try {
         info = await getMap(knownVersion);
       } catch (error) {
         if (!(error instanceof ShardError) || error.code !== "UnknownKeyspace" || !this.options.ensure) throw error;
-        await invokeDirectory(directory, name, "ensureKeyspace", [{ ...this.options.ensure, name: this.keyspace }], this.retry);
+        await invokeDirectory(directory, name, "ensureKeyspace", [{ ...this.options.ensure, name: this.keyspace }], retry);
         info = await getMap();
       }
       const cached = this.cache.get(this.cacheKey);

@@ -93,6 +93,7 @@ export const retryOptionsSchema = z.strictObject({
   maxDelayMs: z.number().min(0).max(600_000).optional(),
   random: z.custom<() => number>((v) => typeof v === "function", "random must be a function").optional(),
   onRetry: z.custom<(...args: unknown[]) => void>((v) => typeof v === "function", "onRetry must be a function").optional(),
+  idempotent: z.boolean().optional(),
 });
 
 /**
