@@ -135,6 +135,7 @@ const directoryMethods: ReadonlySet<string> = new Set(DIRECTORY_METHODS);
 const invokeArgsSchema = z.array(z.unknown()).max(8, "at most 8 arguments");
 
 const RESUME_TIMER = "resume-pending";
+const ABORTED = "aborted (abortChange)";
 /** Delay before the alarm runs a change again after a failed (or interrupted) run. */
 const RESUME_DELAY_MS = 5_000;
 
@@ -143,6 +144,8 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   private readonly timers: Timers;
   /** Per keyspace, the tail of the runs and rollbacks of its change, so they never interleave. */
   private readonly queues = new Map<string, Promise<unknown>>();
+  /** Keyspaces whose running change was asked to stop (at its next step) and roll back. */
+  private readonly abortRequests = new Set<string>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -309,16 +312,28 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   async abortChange(keyspace: string): Promise<ChangeStatus> {
     const name = parse(keyspaceNameSchema, keyspace, "keyspace");
     this.requireRow(name);
-    return this.serialize(name, async () => {
-      const plan = this.pending(name);
-      if (!plan) throw new ShardError("InvalidArgument", `keyspace '${name}' has no change in progress to roll back`);
-      if (plan.grants.length > 0) {
-        throw new ShardError("InvalidArgument", `keyspace '${name}' is still being created; creation finishes by itself and is not rolled back`);
-      }
-      const ctx = this.changeContext(name, plan);
-      await this.rollBack(ctx, "aborted (abortChange)");
-      return statusOf(ctx.record);
-    });
+    const requestedAt = Date.now();
+    const plan = this.pending(name);
+    if (plan && plan.grants.length > 0) {
+      throw new ShardError("InvalidArgument", `keyspace '${name}' is still being created; creation finishes by itself and is not rolled back`);
+    }
+    // A run in progress stops at its next step (a page, a release, an acquire) and rolls back.
+    this.abortRequests.add(name);
+    try {
+      return await this.serialize(name, async () => {
+        const pending = this.pending(name);
+        if (!pending) {
+          const latest = this.latestRecord(name);
+          if (latest?.phase === "rolled back" && (latest.finishedAt ?? 0) >= requestedAt) return statusOf(latest);
+          throw new ShardError("InvalidArgument", `keyspace '${name}' has no change in progress to roll back`);
+        }
+        const ctx = this.changeContext(name, pending);
+        await this.rollBack(ctx, ABORTED);
+        return statusOf(ctx.record);
+      });
+    } finally {
+      this.abortRequests.delete(name);
+    }
   }
 
   /** What is wrong with the change of `keyspace`, if anything, and how to get out of it. */
@@ -400,6 +415,10 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
         await runMoves(ctx, Object.fromEntries(plan.grants.map((shard) => [shard, next.rangesOf(shard)])));
       } catch (error) {
         if (!(error instanceof ShardError)) throw error;
+        if (this.abortRequests.has(keyspace)) {
+          await this.rollBack(ctx, ABORTED);
+          throw new ShardError("RolledBack", `the change to map version ${record.version} of '${keyspace}' was aborted and rolled back`);
+        }
         record.failedAttempts++;
         record.lastError = error.detail;
         ctx.save();
@@ -503,7 +522,12 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
         record.updatedAt = Date.now();
         sql.exec("UPDATE changes SET record = ?, phase = ? WHERE keyspace = ? AND version = ?", JSON.stringify(record), record.phase, keyspace, record.version);
       },
-      stepped: (step, move) => this.onMoveStep(step, { keyspace, version: record.version, from: move.from, to: move.to }),
+      stepped: async (step, move) => {
+        await this.onMoveStep(step, { keyspace, version: record.version, from: move.from, to: move.to });
+        if (this.abortRequests.has(keyspace) && record.phase !== "rolling back") {
+          throw new ShardError("RolledBack", `move ${move.from} → ${move.to} stopped: the change is being aborted`);
+        }
+      },
     };
   }
 

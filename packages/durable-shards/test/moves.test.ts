@@ -117,6 +117,29 @@ describe("abortChange", () => {
     for (const key of keys) expect(Number(await fresh.get(key).get())).toBe(load.acked.get(key));
   });
 
+  it("stops a change that is running, mid-copy, and rolls it back", async () => {
+    const keyspace = await createKv(2, 2);
+    const { router } = kvRouter(keyspace);
+    const keys = Array.from({ length: 2000 }, (_, i) => `doc-${i}`).filter((k) => slotForKey(k, 2) === 1).slice(0, 400);
+    for (let i = 0; i < keys.length; i += 32) await Promise.all(keys.slice(i, i + 32).map((k) => router.get(k).put("".padEnd(65_536, "r"))));
+    const running = directory().removeShards(keyspace, ["s1"]).then(
+      () => "committed",
+      (error: ShardError) => error.code,
+    );
+    let seen: ChangeStatus | null = null;
+    while (!seen || !(seen.phase === "copying" && seen.totals.rows > 0)) {
+      seen = await directory().getChange(keyspace);
+      await scheduler.wait(2);
+    }
+    const rolled = await directory().abortChange(keyspace);
+    expect(rolled).toMatchObject({ phase: "rolled back", rollbackReason: "aborted (abortChange)" });
+    expect(await running).toBe("RolledBack");
+    expect((await directory().getKeyspace(keyspace)).shards.map((s) => s.id)).toEqual(["s0", "s1"]);
+    expect(await runInDurableObject(shard(keyspace, "s0"), (o) => o.entries().length)).toBe(0);
+    expect(await runInDurableObject(shard(keyspace, "s1"), (o) => o.entries().length)).toBe(400);
+    expect((await router.get(keys[7]!).get())?.length).toBe(65_536);
+  }, 60_000);
+
   it("rolls back a change whose slots are released and not yet acquired, and refuses when nothing is pending", async () => {
     const keyspace = await createKv(1, 64);
     const { router } = kvRouter(keyspace);
