@@ -73,6 +73,20 @@ export type RoutingInfo =
   | ({ placement: "hash" } & ShardMapSnapshot)
   | { placement: "entity"; keyspace: string; version: number };
 
+/** Options of a change (`addShards`, `removeShards`, `rebalance`). */
+export interface ChangeOptions {
+  /**
+   * Most bytes per second the change copies while sources serve, all its moves together (the
+   * catch-up and the cut-over are never slowed). Unset: pages are copied back to back. A limit
+   * keeps a large copy from crowding out the traffic its sources and targets serve meanwhile.
+   */
+  copyBytesPerSecond?: number;
+}
+
+const changeOptionsSchema = z.strictObject({
+  copyBytesPerSecond: z.number().min(65_536, "copyBytesPerSecond must be at least 65,536").optional(),
+});
+
 /** The outcome of a change. */
 export interface ChangeResult {
   keyspace: string;
@@ -260,24 +274,25 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   }
 
   /** Adds shards (a count, or specs with ids and location hints) and moves them their share. */
-  async addShards(keyspace: string, shards: number | ShardSpec[]): Promise<ChangeResult> {
+  async addShards(keyspace: string, shards: number | ShardSpec[], options?: ChangeOptions): Promise<ChangeResult> {
     const name = parse(keyspaceNameSchema, keyspace, "keyspace");
     const specs = parse(shardSpecsSchema, shards, "shards");
+    const limits = parse(changeOptionsSchema, options ?? {}, "options");
     const map = this.committedMap(name);
     const add = this.newShards(name, specs, new Set(map.shards.map((s) => s.id)));
-    return this.change(name, { add });
+    return this.change(name, { add }, limits);
   }
 
   /** Removes shards (any of them, not only the last) after moving their slots to the others. */
-  async removeShards(keyspace: string, shardIds: string[]): Promise<ChangeResult> {
+  async removeShards(keyspace: string, shardIds: string[], options?: ChangeOptions): Promise<ChangeResult> {
     const name = parse(keyspaceNameSchema, keyspace, "keyspace");
     const ids = parse(z.array(shardIdSchema).min(1, "name at least one shard"), shardIds, "shardIds");
-    return this.change(name, { remove: ids });
+    return this.change(name, { remove: ids }, parse(changeOptionsSchema, options ?? {}, "options"));
   }
 
   /** Evens out slot counts; moves nothing when the map is already balanced. */
-  async rebalance(keyspace: string): Promise<ChangeResult> {
-    return this.change(parse(keyspaceNameSchema, keyspace, "keyspace"), {});
+  async rebalance(keyspace: string, options?: ChangeOptions): Promise<ChangeResult> {
+    return this.change(parse(keyspaceNameSchema, keyspace, "keyspace"), {}, parse(changeOptionsSchema, options ?? {}, "options"));
   }
 
   /**
@@ -372,7 +387,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
 
   // ---- internals ------------------------------------------------------------------------------
 
-  private async change(keyspace: string, change: ShardChange): Promise<ChangeResult> {
+  private async change(keyspace: string, change: ShardChange, options: ChangeOptions): Promise<ChangeResult> {
     const row = this.requireRow(keyspace);
     if (row.placement !== "hash") throw new ShardError("InvalidArgument", `keyspace '${keyspace}' uses entity placement and has no shards`);
     if (this.pending(keyspace)) {
@@ -382,7 +397,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     if (plan.movedSlots === 0 && !change.add?.length && !change.remove?.length) {
       return { keyspace, version: row.version, movedSlots: 0, moves: [] };
     }
-    this.storePending(keyspace, { map: plan.map.toSnapshot(), moves: plan.moves, grants: [] });
+    this.storePending(keyspace, { map: plan.map.toSnapshot(), moves: plan.moves, grants: [], ...options });
     const record = await this.apply(keyspace);
     return {
       keyspace,

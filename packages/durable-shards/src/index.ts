@@ -8,6 +8,7 @@ export {
   DEFAULT_DIRECTORY_NAME,
   DIRECTORY_METHODS,
   type DirectoryMethod,
+  type ChangeOptions,
   type ChangeResult,
   type CreateKeyspaceInput,
   type KeyspaceInfo,

@@ -19,7 +19,7 @@ import { ShardError } from "./errors.js";
 import { fanOut, type FanOutOutcome } from "./fan-out.js";
 import { unwrap, type Failure } from "./result.js";
 import type { ShardMapSnapshot, SlotRange } from "./shard-map.js";
-import type { Ownership, SlotData, SlotTransfer } from "./sharded-object.js";
+import { PAGE_BYTES, type Ownership, type SlotData, type SlotTransfer } from "./sharded-object.js";
 import { sizeOf, type ChangeRecord, type MoveRecord } from "./change-status.js";
 import type { ChangesPage } from "./capture.js";
 
@@ -43,6 +43,8 @@ export interface StoredPlan {
   moves: { from: string; to: string; ranges: SlotRange[] }[];
   /** Shards that get a first grant without moves (a new keyspace). */
   grants: string[];
+  /** The copy rate limit of the change, all its moves together, if any (see `ChangeOptions`). */
+  copyBytesPerSecond?: number;
 }
 
 /** What running a change needs from the directory. */
@@ -104,11 +106,18 @@ async function runMove(ctx: ChangeContext, move: MoveRecord): Promise<void> {
     if (tracking) {
       move.phase = "copying";
       ctx.save();
-      await copyPages(ctx, move.from, move.to, move.ranges, async (copied) => {
-        Object.assign(move, copied);
-        ctx.save();
-        await ctx.stepped("copied-page", move);
-      });
+      await copyPages(
+        ctx,
+        move.from,
+        move.to,
+        move.ranges,
+        async (copied) => {
+          Object.assign(move, copied);
+          ctx.save();
+          await ctx.stepped("copied-page", move);
+        },
+        true,
+      );
       move.copiedAt = Date.now();
       move.phase = "catching up";
       ctx.save();
@@ -177,20 +186,53 @@ async function copyPages(
   to: string,
   ranges: SlotRange[],
   progress: (copied: { rows: number; bytes: number }) => void | Promise<void>,
+  limited = false,
 ): Promise<void> {
   const copied = { rows: 0, bytes: 0 };
   let cursor: string | null = null;
   let first = true;
   do {
+    // Only a copy its source serves through is slowed; one the slots are refused for never is.
+    if (limited) await throttle(ctx);
     const page: { data: SlotData; next: string | null } = unwrap(await ctx.stub(from).dsExportPage(ctx.transfer(from, ranges), cursor));
     unwrap(await ctx.stub(to).dsImportPage(ctx.transfer(to, ranges), page.data, first));
     const size = sizeOf(page.data);
     copied.rows += size.rows;
     copied.bytes += size.bytes;
+    if (limited) charge(ctx, size.bytes);
     await progress(copied);
     cursor = page.next;
     first = false;
   } while (cursor !== null);
+}
+
+/** Copy budgets of running changes: bytes copied since a run started, shared by all its moves. */
+const budgets = new WeakMap<ChangeContext, { started: number; bytes: number }>();
+
+/**
+ * Under the change's copy rate limit (`copyBytesPerSecond`, all its moves together), waits until
+ * the bytes this run copied so far are due, then books a whole page ({@link PAGE_BYTES}) against
+ * the budget; {@link charge} corrects it to the page's real size. Booking first keeps concurrent
+ * moves from all reading a page at once.
+ */
+async function throttle(ctx: ChangeContext): Promise<void> {
+  const rate = ctx.plan.copyBytesPerSecond;
+  if (rate === undefined) return;
+  const budget = budgets.get(ctx) ?? { started: Date.now(), bytes: 0 };
+  budgets.set(ctx, budget);
+  for (;;) {
+    const ahead = (budget.bytes / rate) * 1000 - (Date.now() - budget.started);
+    if (ahead <= 0) break;
+    // Short sleeps: other moves' pages may turn out smaller than booked, and free the budget.
+    await new Promise((resolve) => setTimeout(resolve, Math.min(ahead, 25)));
+  }
+  budget.bytes += PAGE_BYTES;
+}
+
+/** Corrects the page booked by {@link throttle} to the `bytes` it really held. */
+function charge(ctx: ChangeContext, bytes: number): void {
+  const budget = budgets.get(ctx);
+  if (budget) budget.bytes += bytes - PAGE_BYTES;
 }
 
 /** After the commit: sources drop the rows they gave away. A failure leaves unreachable rows, never wrong answers. */

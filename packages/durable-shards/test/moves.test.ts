@@ -320,3 +320,19 @@ describe("a big shard splits while serving", () => {
     for (const move of done.moves) expect(move.copiedAt).toBeLessThanOrEqual(move.releasedAt!);
   }, 120_000);
 });
+
+describe("copy rate limit", () => {
+  it("spaces a change's copy out to copyBytesPerSecond while sources serve, and refuses a limit that is too low", async () => {
+    const keyspace = await createKv(2, 2);
+    const { router } = kvRouter(keyspace);
+    const keys = Array.from({ length: 1000 }, (_, i) => `rate-${i}`).filter((k) => slotForKey(k, 2) === 1).slice(0, 160); // 10 MiB
+    for (let i = 0; i < keys.length; i += 32) await Promise.all(keys.slice(i, i + 32).map((k) => router.get(k).put("".padEnd(65_536, "q"))));
+    const tooLow = await rejection(directory().removeShards(keyspace, ["s1"], { copyBytesPerSecond: 10 }));
+    expect(tooLow.message).toMatch(/\[InvalidArgument\] options.copyBytesPerSecond: copyBytesPerSecond must be at least 65,536/);
+    await directory().removeShards(keyspace, ["s1"], { copyBytesPerSecond: 20 * 1024 * 1024 });
+    const [move] = (await directory().getChange(keyspace))!.moves;
+    // 10 MiB at 20 MiB/s: the third and last page comes once 8 MiB are due, 0.4 s after the start.
+    expect(move!.copiedAt! - move!.startedAt!).toBeGreaterThanOrEqual(350);
+    expect(await kvRouter(keyspace).router.get(keys[3]!).get()).toHaveLength(65_536);
+  }, 60_000);
+});
