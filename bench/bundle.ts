@@ -1,6 +1,7 @@
 /** Bundles a benchmark Worker for Miniflare, as wrangler would (workerd conditions, ESM). */
 import { build } from "esbuild";
 import { fileURLToPath } from "node:url";
+import { Miniflare } from "miniflare";
 
 export async function bundleWorker(entry: URL): Promise<string> {
   const result = await build({
@@ -16,4 +17,19 @@ export async function bundleWorker(entry: URL): Promise<string> {
     logLevel: "warning",
   });
   return result.outputFiles[0]!.text;
+}
+
+/**
+ * A local workerd (through Miniflare, not the `wrangler dev` proxy) running the Worker at `entry`,
+ * with a SQLite-backed Durable Object class for each binding of `durableObjects`.
+ */
+export async function startWorker(entry: URL, durableObjects: Record<string, string>, bindings: Record<string, string> = {}): Promise<Miniflare> {
+  return new Miniflare({
+    modules: true,
+    script: await bundleWorker(entry),
+    compatibilityDate: "2026-04-20",
+    compatibilityFlags: ["nodejs_compat"],
+    bindings,
+    durableObjects: Object.fromEntries(Object.entries(durableObjects).map(([binding, className]) => [binding, { className, useSQLite: true }])),
+  });
 }

@@ -4,8 +4,7 @@
  * lists and signs from one object per request, with and without `?nonce=`, run side by side; and
  * Durable Object calls per heartbeat, by binding.
  */
-import { Miniflare } from "miniflare";
-import { bundleWorker } from "../bundle.js";
+import { startWorker } from "../bundle.js";
 import { finish, fmt, heading, median, row, type Target } from "../report.js";
 
 const SERVERS = 1000;
@@ -14,8 +13,6 @@ const CONCURRENCY = 8;
 const ROUNDS = 5;
 const HEARTBEATS = 300;
 const SECRET = "bench-registry-secret";
-
-const script = await bundleWorker(new URL("./worker.ts", import.meta.url));
 
 const classes = [
   ["DIRECTORY", "Directory"],
@@ -31,17 +28,10 @@ const classes = [
   ["BASELINE", "BaselineRegistry"],
 ] as const;
 
-const mf = new Miniflare({
-  modules: true,
-  script,
-  compatibilityDate: "2026-04-20",
-  compatibilityFlags: ["nodejs_compat"],
-  bindings: {
-    BOOTSTRAP_SIGNING_KEY: "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
-    SERVER_REGISTRY_SECRET: SECRET,
-    DEV_MODE: "false",
-  },
-  durableObjects: Object.fromEntries(classes.map(([binding, className]) => [binding, { className, useSQLite: true }])),
+const mf = await startWorker(new URL("./worker.ts", import.meta.url), Object.fromEntries(classes), {
+  BOOTSTRAP_SIGNING_KEY: "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+  SERVER_REGISTRY_SECRET: SECRET,
+  DEV_MODE: "false",
 });
 
 let ip = 0;

@@ -9,9 +9,8 @@
  * frames per 60 s; each socket has its own `CF-Connecting-IP`.
  */
 import { readFileSync } from "node:fs";
-import { Miniflare } from "miniflare";
 import ts from "typescript";
-import { bundleWorker } from "../bundle.js";
+import { startWorker } from "../bundle.js";
 import { finish, fmt, heading, median, row, type Target } from "../report.js";
 import { Client, inPool, type Frame } from "./clients.js";
 
@@ -48,14 +47,11 @@ watchdog.unref();
 const wrangler = ts.parseConfigFileTextToJson("wrangler.jsonc", readFileSync(new URL("../../apps/zajel-server/wrangler.jsonc", import.meta.url), "utf8"));
 const classes = (wrangler.config as { durable_objects: { bindings: { name: string; class_name: string }[] } }).durable_objects.bindings;
 
-const mf = new Miniflare({
-  modules: true,
-  script: await bundleWorker(new URL("./worker.ts", import.meta.url)),
-  compatibilityDate: "2026-04-20",
-  compatibilityFlags: ["nodejs_compat"],
-  bindings: { SERVER_IDENTITY_KEY: "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60", LOG_LEVEL: "warn" },
-  durableObjects: Object.fromEntries(classes.map((b) => [b.name, { className: b.class_name, useSQLite: true }])),
-});
+const mf = await startWorker(
+  new URL("./worker.ts", import.meta.url),
+  Object.fromEntries(classes.map((b) => [b.name, b.class_name])),
+  { SERVER_IDENTITY_KEY: "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60", LOG_LEVEL: "warn" },
+);
 
 type Group = "same" | "cross";
 interface Pair {

@@ -5,8 +5,7 @@
  * shard that took the largest move) that is rolled back mid-copy. Every increment carries a unique id. Every operation's invoke and complete times
  * are recorded, and each counter's history is checked for linearizability at the end.
  */
-import { Miniflare } from "miniflare";
-import { bundleWorker } from "../bundle.js";
+import { startWorker } from "../bundle.js";
 import { finish, fmt, heading, row, type Target } from "../report.js";
 import { checkKey, selfTest, type Op } from "./linearizability.js";
 
@@ -39,17 +38,7 @@ interface ChangeReport {
 
 selfTest();
 
-const script = await bundleWorker(new URL("./worker.ts", import.meta.url));
-const mf = new Miniflare({
-  modules: true,
-  script,
-  compatibilityDate: "2026-04-20",
-  compatibilityFlags: ["nodejs_compat"],
-  durableObjects: {
-    DIRECTORY: { className: "Directory", useSQLite: true },
-    COUNTERS: { className: "Counters", useSQLite: true },
-  },
-});
+const mf = await startWorker(new URL("./worker.ts", import.meta.url), { DIRECTORY: "Directory", COUNTERS: "Counters" });
 
 let running = true;
 const call = async (path: string, method = "GET"): Promise<unknown> => {

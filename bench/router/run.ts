@@ -3,8 +3,7 @@
  * asks the directory on every call, on a local workerd started through Miniflare (not the
  * `wrangler dev` proxy). Modes run interleaved, round after round, so machine noise hits all alike.
  */
-import { Miniflare } from "miniflare";
-import { bundleWorker } from "../bundle.js";
+import { startWorker } from "../bundle.js";
 import { finish, fmt, heading, median, row, type Target } from "../report.js";
 
 // Many short rounds: each round's modes run within a few hundred milliseconds of each other, so the
@@ -19,18 +18,7 @@ const MODES = ["direct", "direct-id", "routed", "ask"] as const;
 const OPS = ["read", "write", "noop"] as const;
 const LABELS = { read: "a SQLite point read per call (the targets)", write: "a SQLite upsert per call", noop: "no storage: pure call overhead" };
 
-const script = await bundleWorker(new URL("./worker.ts", import.meta.url));
-
-const mf = new Miniflare({
-  modules: true,
-  script,
-  compatibilityDate: "2026-04-20",
-  compatibilityFlags: ["nodejs_compat"],
-  durableObjects: {
-    DIRECTORY: { className: "Directory", useSQLite: true },
-    SHARD: { className: "BenchShard", useSQLite: true },
-  },
-});
+const mf = await startWorker(new URL("./worker.ts", import.meta.url), { DIRECTORY: "Directory", SHARD: "BenchShard" });
 
 try {
   const setup = await (await mf.dispatchFetch(`http://bench/setup?shards=${SHARDS}&keys=20000`)).json();

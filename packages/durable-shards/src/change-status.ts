@@ -99,19 +99,10 @@ export type MoveRecord = Omit<MoveStatus, "slots"> & {
   ackedUpTo?: number;
 };
 
-/** Durable fields of a change beyond its plan. */
-export interface ChangeRecord {
-  keyspace: string;
-  version: number;
-  phase: ChangePhase;
-  startedAt: number;
-  updatedAt: number;
-  finishedAt?: number;
-  failedAttempts: number;
-  lastError?: string;
-  rollbackReason?: string;
+/** Durable fields of a change beyond its plan: what `getChange` reports, before totals and ETA. */
+export interface ChangeRecord extends Omit<ChangeStatus, "moves" | "totals" | "etaMs"> {
   moves: MoveRecord[];
-  /** How long each finished move took (release to acquire, plus copy), for the ETA. */
+  /** How long each finished move took (from its start to its acquire), for the ETA. */
   moveDurations: number[];
 }
 
@@ -127,19 +118,8 @@ export function statusOf(record: ChangeRecord): ChangeStatus {
     rows: moves.reduce((n, m) => n + (m.rows ?? 0), 0),
     bytes: moves.reduce((n, m) => n + (m.bytes ?? 0), 0),
   };
-  const status: ChangeStatus = {
-    keyspace: record.keyspace,
-    version: record.version,
-    phase: RUNNING.has(record.phase) ? runningPhase(moves) : record.phase,
-    startedAt: record.startedAt,
-    updatedAt: record.updatedAt,
-    failedAttempts: record.failedAttempts,
-    moves,
-    totals,
-  };
-  if (record.finishedAt !== undefined) status.finishedAt = record.finishedAt;
-  if (record.lastError !== undefined) status.lastError = record.lastError;
-  if (record.rollbackReason !== undefined) status.rollbackReason = record.rollbackReason;
+  const { moveDurations: _, ...fields } = record;
+  const status: ChangeStatus = { ...fields, phase: RUNNING.has(record.phase) ? runningPhase(moves) : record.phase, moves, totals };
   const left = totals.moves - totals.movesDone;
   if (RUNNING.has(record.phase) && record.moveDurations.length > 0) {
     const average = record.moveDurations.reduce((a, b) => a + b, 0) / record.moveDurations.length;

@@ -7,7 +7,7 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { describe, expect, it } from "vitest";
 import { rangesContain, slotForKey, type Ownership } from "../src/index.js";
 import { planCrash, type PlannedCrash } from "./fixtures/worker.js";
-import { createKv, directory, directoryStub, kvRouter, rejection } from "./helpers.js";
+import { createKv, directory, directoryStub, kvRouter, rejection, writers } from "./helpers.js";
 
 type Victim = "directory" | "source" | "target";
 
@@ -34,64 +34,59 @@ const CASES: CrashCase[] = [
   { point: "between acquire and commit", victim: "target", crash: { method: "dsAcquire", nth: 1, after: true } },
 ];
 
+/**
+ * A keyspace of two shards with one slot each. s1's slot holds 6 MB (two pages of a copy) and
+ * moves to s0 when s1 is removed; counters live in both slots.
+ */
+async function movingSlot() {
+  const keyspace = await createKv(2, 2);
+  const { router } = kvRouter(keyspace, { maxRoutingAttempts: 15 });
+  const inSlot = (slot: number, prefix: string, n: number) =>
+    Array.from({ length: n * 4 }, (_, i) => `${prefix}-${i}`).filter((k) => slotForKey(k, 2) === slot).slice(0, n);
+  const bulk = inSlot(1, "bulk", 96);
+  for (let i = 0; i < bulk.length; i += 16) await Promise.all(bulk.slice(i, i + 16).map((k) => router.get(k).put("".padEnd(65_536, "z"))));
+  return { keyspace, router, bulk, counters: [...inSlot(1, "moving", 12), ...inSlot(0, "staying", 4)] };
+}
+
+/** Whether `error` is the platform's error for a call cut off by its object's reset. */
+const cutOffByReset = (error: unknown) => (error as { durableObjectReset?: boolean }).durableObjectReset === true;
+
 describe("a move survives a crash at every step", () => {
   for (const c of CASES) {
     it(`${c.victim} crashes ${c.point}`, async () => {
-      // Two shards, one slot each; s1's slot (6 MB, two pages) moves to s0 while counters in both slots are incremented.
-      const keyspace = await createKv(2, 2);
-      const { router } = kvRouter(keyspace, { maxRoutingAttempts: 15 });
-      const inSlot = (slot: number, prefix: string, n: number) =>
-        Array.from({ length: n * 4 }, (_, i) => `${prefix}-${i}`).filter((k) => slotForKey(k, 2) === slot).slice(0, n);
-      const bulk = inSlot(1, "bulk", 96);
-      for (let i = 0; i < bulk.length; i += 16) await Promise.all(bulk.slice(i, i + 16).map((k) => router.get(k).put("".padEnd(65_536, "z"))));
-      const counters = [...inSlot(1, "moving", 12), ...inSlot(0, "staying", 4)];
-
+      const { keyspace, router, bulk, counters } = await movingSlot();
       // The source is not called between acquire and commit: the directory crashes there, and the source is evicted too.
       const planOn = c.evictSource ? "directory" : c.victim;
       const victim = planOn === "directory" ? directoryStub() : env.KV.getByName(`${keyspace}:${planOn === "source" ? "s1" : "s0"}`);
       await runInDurableObject(victim as DurableObjectStub, (_, state) => planCrash(state, c.crash));
 
       let stopped = false;
-      const acked = new Map(counters.map((k) => [k, 0]));
-      // Increments cut off by the crash of the object running them: applied or not, unknown.
-      const cutOff = new Map(counters.map((k) => [k, 0]));
-      const failures: unknown[] = [];
-      const writers = Promise.all(
-        [0, 1, 2].map(async (w) => {
-          for (let i = w; !stopped; i += 3) {
-            const key = counters[i % counters.length]!;
-            await router.get(key).increment(1).then(
-              () => acked.set(key, acked.get(key)! + 1),
-              (error: unknown) => {
-                if (c.victim !== "directory" && (error as { durableObjectReset?: boolean }).durableObjectReset) cutOff.set(key, cutOff.get(key)! + 1);
-                else failures.push(error);
-              },
-            );
-          }
-        }),
-      );
-
+      const load = writers(router, counters, () => stopped);
       try {
-      // The crash ends the first run of the change.
-      await scheduler.wait(20);
-      const crashed = await rejection(directory().removeShards(keyspace, ["s1"]));
-      expect(crashed.message).toMatch(/crash|paused|reset|expected fault/i);
-      if (c.evictSource) {
-        await runInDurableObject(env.KV.getByName(`${keyspace}:s1`), (_, state) => state.abort("evicted between acquire and commit (expected fault)")).catch(() => undefined);
-      }
-      // The alarm resumes it.
-      for (let run = 0; run < 3 && (await directory().getChange(keyspace))?.phase !== "done"; run++) {
-        expect(await runDurableObjectAlarm(directoryStub())).toBe(true);
-      }
-      await scheduler.wait(50);
+        // The crash ends the first run of the change.
+        await scheduler.wait(20);
+        const crashed = await rejection(directory().removeShards(keyspace, ["s1"]));
+        expect(crashed.message).toMatch(/crash|paused|reset|expected fault/i);
+        if (c.evictSource) {
+          await runInDurableObject(env.KV.getByName(`${keyspace}:s1`), (_, state) => state.abort("evicted between acquire and commit (expected fault)")).catch(() => undefined);
+        }
+        // The alarm resumes it.
+        for (let run = 0; run < 3 && (await directory().getChange(keyspace))?.phase !== "done"; run++) {
+          expect(await runDurableObjectAlarm(directoryStub())).toBe(true);
+        }
+        await scheduler.wait(50);
       } finally {
         stopped = true;
-        await writers;
+        await load.done;
       }
 
       const change = (await directory().getChange(keyspace))!;
       expect(change).toMatchObject({ version: 2, phase: "done" });
-      expect(failures).toEqual([]);
+      // Increments cut off by the crash of the shard running them may or may not have applied;
+      // nothing else may fail. (The directory's own crash cuts off nothing: its reads are retried.)
+      const cutOff = new Map(counters.map((k) => [k, 0]));
+      for (const { key, error } of load.failures) if (c.victim !== "directory" && cutOffByReset(error)) cutOff.set(key, cutOff.get(key)! + 1);
+      expect(load.failures.filter(({ error }) => c.victim === "directory" || !cutOffByReset(error))).toEqual([]);
       // One owner per slot, at a grown version.
       const info = await directory().getKeyspace(keyspace);
       expect(info.version).toBe(2);
@@ -110,10 +105,10 @@ describe("a move survives a crash at every step", () => {
       const fresh = kvRouter(keyspace).router;
       for (const key of counters) {
         const value = Number(await fresh.get(key).get());
-        expect(value, key).toBeGreaterThanOrEqual(acked.get(key)!);
-        expect(value, key).toBeLessThanOrEqual(acked.get(key)! + cutOff.get(key)!);
+        expect(value, key).toBeGreaterThanOrEqual(load.acked.get(key)!);
+        expect(value, key).toBeLessThanOrEqual(load.acked.get(key)! + cutOff.get(key)!);
       }
-      expect([...acked.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+      expect([...load.acked.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
     }, 60_000);
   }
 });
@@ -126,27 +121,11 @@ describe("a change rolled back at each phase before its commit", () => {
     ["moved, not committed", "acquired"],
   ] as const) {
     it(`keeps every write and puts every slot back on its source when stopped ${phase}`, async () => {
-      const keyspace = await createKv(2, 2);
-      const { router } = kvRouter(keyspace, { maxRoutingAttempts: 15 });
-      const inSlot = (slot: number, prefix: string, n: number) =>
-        Array.from({ length: n * 4 }, (_, i) => `${prefix}-${i}`).filter((k) => slotForKey(k, 2) === slot).slice(0, n);
-      const bulk = inSlot(1, "bulk", 96);
-      for (let i = 0; i < bulk.length; i += 16) await Promise.all(bulk.slice(i, i + 16).map((k) => router.get(k).put("".padEnd(65_536, "z"))));
-      const counters = [...inSlot(1, "moving", 12), ...inSlot(0, "staying", 4)];
+      const { keyspace, router, bulk, counters } = await movingSlot();
       // The directory stops there (a crash), and the change is then aborted instead of resumed.
       await runInDurableObject(directoryStub(), (_, state) => planCrash(state, { method: step, nth: 1 }));
-
       let stopped = false;
-      const acked = new Map(counters.map((k) => [k, 0]));
-      const failures: unknown[] = [];
-      const writers = Promise.all(
-        [0, 1, 2].map(async (w) => {
-          for (let i = w; !stopped; i += 3) {
-            const key = counters[i % counters.length]!;
-            await router.get(key).increment(1).then(() => acked.set(key, acked.get(key)! + 1), (error: unknown) => failures.push(error));
-          }
-        }),
-      );
+      const load = writers(router, counters, () => stopped);
       try {
         await scheduler.wait(20);
         await rejection(directory().removeShards(keyspace, ["s1"]));
@@ -155,9 +134,9 @@ describe("a change rolled back at each phase before its commit", () => {
         await scheduler.wait(50);
       } finally {
         stopped = true;
-        await writers;
+        await load.done;
       }
-      expect(failures).toEqual([]);
+      expect(load.failures).toEqual([]);
       const info = await directory().getKeyspace(keyspace);
       expect(info.shards).toEqual([{ id: "s0", slots: 1 }, { id: "s1", slots: 1 }]);
       const s0 = await runInDurableObject(env.KV.getByName(`${keyspace}:s0`), (o) => ({ own: o.describeOwnership()!, rows: o.entries() }));
@@ -166,11 +145,11 @@ describe("a change rolled back at each phase before its commit", () => {
       expect(s0.rows.every((r) => r.slot === 0)).toBe(true);
       expect(s1.rows).toHaveLength(bulk.length + 12);
       const fresh = kvRouter(keyspace).router;
-      for (const key of counters) expect([key, Number(await fresh.get(key).get())]).toEqual([key, acked.get(key)]);
+      for (const key of counters) expect([key, Number(await fresh.get(key).get())]).toEqual([key, load.acked.get(key)]);
       // A new change can start, and finishes.
       const next = await directory().removeShards(keyspace, ["s1"]);
       expect(next.version).toBe(3);
-      for (const key of counters) expect(Number(await fresh.get(key).get())).toBe(acked.get(key));
+      for (const key of counters) expect(Number(await fresh.get(key).get())).toBe(load.acked.get(key));
     }, 60_000);
   }
 });

@@ -66,3 +66,24 @@ export async function answeredFailure(call: Promise<unknown>): Promise<ShardErro
   if (!isFailure(result)) throw new Error(`expected a failure value, got ${JSON.stringify(result)}`);
   return errorOf(result);
 }
+
+/**
+ * Three writers incrementing `keys` round-robin through `router` until `stop()` is true: the
+ * increments each key had acknowledged, and every failure with its key.
+ */
+export function writers(router: ShardRouter<TestKvStore>, keys: string[], stop: () => boolean) {
+  const acked = new Map<string, number>(keys.map((k) => [k, 0]));
+  const failures: { key: string; error: unknown }[] = [];
+  const loop = async (w: number) => {
+    for (let i = w; !stop(); i += 3) {
+      const key = keys[i % keys.length]!;
+      try {
+        await router.get(key).increment(1);
+        acked.set(key, acked.get(key)! + 1);
+      } catch (error) {
+        failures.push({ key, error });
+      }
+    }
+  };
+  return { done: Promise.all([0, 1, 2].map(loop)), acked, failures };
+}

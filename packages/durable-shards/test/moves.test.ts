@@ -1,7 +1,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { MAX_FAILED_ATTEMPTS, ShardError, rangesContain, slotForKey, type ChangeStatus, type Ownership } from "../src/index.js";
-import { createKv, directory, directoryStub, kvRouter, rejection } from "./helpers.js";
+import { createKv, directory, directoryStub, kvRouter, rejection, writers } from "./helpers.js";
 
 const shard = (keyspace: string, id: string) => env.KV.getByName(`${keyspace}:${id}`);
 const sabotageAcquire = (keyspace: string, id: string, on: boolean) => runInDurableObject(shard(keyspace, id), (o) => o.sabotageAcquire(on));
@@ -18,23 +18,6 @@ async function placement(keyspace: string, ids: string[]): Promise<{ misplaced: 
   return { misplaced, owned };
 }
 
-/** Increments `keys` round-robin until `stop()`, counting acknowledged increments per key. */
-function writers(router: ReturnType<typeof kvRouter>["router"], keys: string[], stop: () => boolean) {
-  const acked = new Map<string, number>(keys.map((k) => [k, 0]));
-  const failures: unknown[] = [];
-  const loop = async (w: number) => {
-    for (let i = w; !stop(); i += 3) {
-      const key = keys[i % keys.length]!;
-      try {
-        await router.get(key).increment(1);
-        acked.set(key, acked.get(key)! + 1);
-      } catch (error) {
-        failures.push(error);
-      }
-    }
-  };
-  return { done: Promise.all([0, 1, 2].map(loop)), acked, failures };
-}
 
 const progress = (c: ChangeStatus) => [c.totals.rows, c.totals.bytes, c.totals.movesDone, c.totals.slotsMoved];
 
@@ -100,7 +83,7 @@ describe("abortChange", () => {
 
     expect(rolled).toMatchObject({ phase: "rolled back", version: 2, rollbackReason: "aborted (abortChange)" });
     expect(rolled.moves.every((m) => m.phase === "rolled back")).toBe(true);
-    expect(load.failures).toEqual([]);
+    expect(load.failures.map((f) => f.error)).toEqual([]);
     const fresh = kvRouter(keyspace).router;
     for (const key of keys) expect([key, Number(await fresh.get(key).get())]).toEqual([key, load.acked.get(key)]);
     const info = await directory().getKeyspace(keyspace);
@@ -255,7 +238,7 @@ describe("copy while serving", () => {
     stopped = true;
     await load.done;
 
-    expect(load.failures).toEqual([]);
+    expect(load.failures.map((f) => f.error)).toEqual([]);
     const change = (await directory().getChange(keyspace))!;
     expect(change.phase).toBe("done");
     const [move] = change.moves;
@@ -300,7 +283,7 @@ describe("a big shard splits while serving", () => {
       await Promise.all([load.done, sampling]);
     }
 
-    expect(load.failures).toEqual([]); // no user saw an error (no 503) at any point
+    expect(load.failures.map((f) => f.error)).toEqual([]); // no user saw an error (no 503) at any point
     const fresh = kvRouter(keyspace).router;
     for (const key of users) expect([key, Number(await fresh.get(key).get())]).toEqual([key, load.acked.get(key)]);
     const done = (await directory().getChange(keyspace))!;
