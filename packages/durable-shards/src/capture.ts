@@ -126,3 +126,19 @@ function createTriggers(sql: SqlStorage, table: string, columns: string[]): void
   sql.exec(`CREATE TRIGGER IF NOT EXISTS _ds_capture_${table}_upd AFTER UPDATE ON ${table} BEGIN ${record("OLD")} ${record("NEW")} END`);
   sql.exec(`CREATE TRIGGER IF NOT EXISTS _ds_capture_${table}_del AFTER DELETE ON ${table} BEGIN ${record("OLD")} END`);
 }
+
+/** Rows in `ranges` of `tables`, and their approximate size (the byte lengths of their values). */
+export function slotsSize(sql: SqlStorage, tables: readonly string[], ranges: readonly SlotRange[]): { rows: number; bytes: number } {
+  let rows = 0;
+  let bytes = 0;
+  for (const table of tables) {
+    const columns = sql.exec<{ name: string }>(`PRAGMA table_info(${table})`).toArray().map((c) => c.name);
+    const size = columns.map((c) => `COALESCE(LENGTH(${c}), 0)`).join(" + ");
+    for (const [start, stop] of ranges) {
+      const found = sql.exec<{ n: number; b: number | null }>(`SELECT COUNT(*) AS n, SUM(${size}) AS b FROM ${table} WHERE slot >= ? AND slot < ?`, start, stop).one();
+      rows += found.n;
+      bytes += found.b ?? 0;
+    }
+  }
+  return { rows, bytes };
+}

@@ -53,6 +53,9 @@ export interface MoveStatus {
   /** Rows and bytes (JSON size) copied from source to target in the copy, so far. */
   rows?: number;
   bytes?: number;
+  /** Rows in the move's slots when its copy started, and their approximate bytes. */
+  totalRows?: number;
+  totalBytes?: number;
   /** Recorded writes replayed onto the target (catch-up), and their rows' bytes. */
   caughtUpRows?: number;
   caughtUpBytes?: number;
@@ -84,8 +87,15 @@ export interface ChangeStatus {
   /** Why the change was rolled back. */
   rollbackReason?: string;
   moves: MoveStatus[];
-  totals: { moves: number; movesDone: number; slots: number; slotsMoved: number; rows: number; bytes: number };
-  /** Estimated time left, from the finished moves' average duration; absent until one finished. */
+  /**
+   * Moves and slots done against all; rows and bytes copied against those the moves' slots held
+   * when their copies started (`rowsTotal`, `bytesTotal`, known once a move started).
+   */
+  totals: { moves: number; movesDone: number; slots: number; slotsMoved: number; rows: number; bytes: number; rowsTotal: number; bytesTotal: number };
+  /**
+   * Estimated time left for a running change: the bytes left to copy at the rate copied so far,
+   * or else the finished moves' average duration times the moves left. 0 once finished.
+   */
   etaMs?: number;
 }
 
@@ -106,8 +116,8 @@ export interface ChangeRecord extends Omit<ChangeStatus, "moves" | "totals" | "e
   moveDurations: number[];
 }
 
-/** The report of `record`. */
-export function statusOf(record: ChangeRecord): ChangeStatus {
+/** The report of `record` at time `now`. */
+export function statusOf(record: ChangeRecord, now = Date.now()): ChangeStatus {
   const moves = record.moves.map(({ ackedUpTo: _, ...m }): MoveStatus => ({ ...m, slots: countSlots(m.ranges) }));
   const moved = (m: MoveStatus) => m.phase === "moved" || m.phase === "cleaning up" || m.phase === "done";
   const totals = {
@@ -117,11 +127,18 @@ export function statusOf(record: ChangeRecord): ChangeStatus {
     slotsMoved: moves.filter(moved).reduce((n, m) => n + m.slots, 0),
     rows: moves.reduce((n, m) => n + (m.rows ?? 0), 0),
     bytes: moves.reduce((n, m) => n + (m.bytes ?? 0), 0),
+    rowsTotal: moves.reduce((n, m) => n + (m.totalRows ?? 0), 0),
+    bytesTotal: moves.reduce((n, m) => n + (m.totalBytes ?? 0), 0),
   };
   const { moveDurations: _, ...fields } = record;
   const status: ChangeStatus = { ...fields, phase: RUNNING.has(record.phase) ? runningPhase(moves) : record.phase, moves, totals };
   const left = totals.moves - totals.movesDone;
-  if (RUNNING.has(record.phase) && record.moveDurations.length > 0) {
+  const copying = moves.filter((m) => m.phase === "copying" && m.startedAt !== undefined && (m.bytes ?? 0) > 0);
+  if (RUNNING.has(record.phase) && copying.length > 0 && totals.bytesTotal > totals.bytes) {
+    const elapsed = now - Math.min(...copying.map((m) => m.startedAt!));
+    const copied = copying.reduce((n, m) => n + (m.bytes ?? 0), 0);
+    status.etaMs = Math.round(((totals.bytesTotal - totals.bytes) / copied) * elapsed);
+  } else if (RUNNING.has(record.phase) && record.moveDurations.length > 0) {
     const average = record.moveDurations.reduce((a, b) => a + b, 0) / record.moveDurations.length;
     status.etaMs = Math.round(average * left);
   } else if (record.phase === "done" || record.phase === "rolled back") {

@@ -25,7 +25,7 @@ import type { ChangesPage } from "./capture.js";
 
 /** The shard protocol moves drive; results are unwrapped, so failures throw here. */
 export interface ShardProtocol {
-  dsTrack(transfer: SlotTransfer): Promise<{ tracking: boolean } | Failure>;
+  dsTrack(transfer: SlotTransfer): Promise<{ tracking: boolean; rows?: number; bytes?: number } | Failure>;
   dsChangesPage(transfer: SlotTransfer, acked: number | null): Promise<ChangesPage | Failure>;
   dsApplyChanges(transfer: SlotTransfer, upserts: SlotData, deletes: ChangesPage["deletes"]): Promise<{ rows: number } | Failure>;
   dsAcquire(transfer: SlotTransfer, data: SlotData | null, staged?: boolean): Promise<Ownership | Failure>;
@@ -102,7 +102,10 @@ async function runMove(ctx: ChangeContext, move: MoveRecord): Promise<void> {
   const from = ctx.transfer(move.from, move.ranges);
   let tracking = false;
   if (move.releasedAt === undefined) {
-    tracking = unwrap(await source.dsTrack(from)).tracking;
+    const track = unwrap(await source.dsTrack(from));
+    tracking = track.tracking;
+    if (track.rows !== undefined) move.totalRows = track.rows;
+    if (track.bytes !== undefined) move.totalBytes = track.bytes;
     if (tracking) {
       move.phase = "copying";
       ctx.save();

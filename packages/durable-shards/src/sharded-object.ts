@@ -24,7 +24,7 @@ import { migrate, type Migration } from "./migrations.js";
 import { MAX_ARGS, isKey, isMapVersion, keyspaceNameSchema, mapVersionSchema, parse, shardIdSchema, slotCountSchema } from "./schema.js";
 import { countSlots, normalizeRanges, rangesContain, subtractRanges, type SlotRange } from "./shard-map.js";
 import { Timers, type TimerHandlers } from "./timers.js";
-import { CAPTURE_TABLES, applyDeletes, capturing, changesPage, keyColumns, startCapture, stopCapture, type ChangesPage } from "./capture.js";
+import { CAPTURE_TABLES, applyDeletes, capturing, changesPage, keyColumns, slotsSize, startCapture, stopCapture, type ChangesPage } from "./capture.js";
 
 /** What a shard knows about its place in the keyspace. */
 export interface Ownership {
@@ -375,15 +375,17 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
    * Starts recording writes to `ranges` (which this shard keeps serving) for the move at
    * `version`, so they can be copied while served; see `capture.ts`. `tracking` is false when the
    * keyspace's tables do not allow it (custom slot hooks, or a slot table without a primary key):
-   * then the slots are refused while they are copied. Idempotent.
+   * then the slots are refused while they are copied. Also returns the rows in `ranges` and their
+   * approximate bytes (for progress; custom slot hooks report none). Idempotent.
    */
-  dsTrack(transfer: unknown): Promise<{ tracking: boolean } | Failure> {
+  dsTrack(transfer: unknown): Promise<{ tracking: boolean; rows?: number; bytes?: number } | Failure> {
     return settle(async () => {
       const t = parse(transferSchema, transfer, "transfer");
       this.#checkShard(t);
       if (!this.#canCapture()) return { tracking: false };
-      startCapture(this.ctx.storage.sql, this.checkedSlotTables(), t.version, normalizeRanges(t.ranges));
-      return { tracking: true };
+      const ranges = normalizeRanges(t.ranges);
+      startCapture(this.ctx.storage.sql, this.checkedSlotTables(), t.version, ranges);
+      return { tracking: true, ...slotsSize(this.ctx.storage.sql, this.checkedSlotTables(), ranges) };
     });
   }
 

@@ -289,6 +289,12 @@ describe("a big shard splits while serving", () => {
     const done = (await directory().getChange(keyspace))!;
     expect(done.phase).toBe("done");
     expect(done.totals.bytes).toBeGreaterThan(35 * 1024 * 1024);
+    // Copied against the total the slots held when the copy started (sizes are approximate).
+    expect(Math.abs(done.totals.bytes - done.totals.bytesTotal) / done.totals.bytesTotal).toBeLessThan(0.05);
+    // Rows the users created during the copy are the only difference.
+    expect(done.totals.rowsTotal).toBeGreaterThan(500);
+    expect(Math.abs(done.totals.rows - done.totals.rowsTotal)).toBeLessThanOrEqual(users.length);
+    expect(samples.some((c) => c.phase === "copying" && c.etaMs! > 0 && c.totals.bytes < c.totals.bytesTotal)).toBe(true);
     // Phases advance in order, and copied counts only grow.
     const order = ["planned", "copying", "catching up", "cutting over", "cleaning up", "done"];
     const seen = samples.map((c) => order.indexOf(c.phase));
