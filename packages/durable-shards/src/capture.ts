@@ -38,6 +38,18 @@ export function keyColumns(sql: SqlStorage, table: string): string[] {
     .map((c) => c.name);
 }
 
+/**
+ * Whether writes to `table` can be recorded: it declares a primary key whose columns have text or
+ * numeric types (a key goes into JSON, which cannot hold blobs).
+ */
+export function capturable(sql: SqlStorage, table: string): boolean {
+  const key = sql
+    .exec<{ type: string; pk: number }>(`PRAGMA table_info(${table})`)
+    .toArray()
+    .filter((c) => c.pk > 0);
+  return key.length > 0 && key.every((c) => /INT|CHAR|CLOB|TEXT|REAL|FLOA|DOUB|NUM|DEC|BOOL|DATE/i.test(c.type));
+}
+
 /** Starts recording writes to `ranges` of `tables` for the move at `version`. Idempotent. */
 export function startCapture(sql: SqlStorage, tables: readonly string[], version: number, ranges: readonly SlotRange[]): void {
   for (const [start, stop] of ranges) {

@@ -24,7 +24,7 @@ import { migrate, type Migration } from "./migrations.js";
 import { MAX_ARGS, isKey, isMapVersion, keyspaceNameSchema, mapVersionSchema, parse, shardIdSchema, slotCountSchema } from "./schema.js";
 import { countSlots, normalizeRanges, rangesContain, subtractRanges, type SlotRange } from "./shard-map.js";
 import { Timers, type TimerHandlers } from "./timers.js";
-import { CAPTURE_TABLES, applyDeletes, capturing, changesPage, keyColumns, slotsSize, startCapture, stopCapture, type ChangesPage } from "./capture.js";
+import { CAPTURE_TABLES, applyDeletes, capturable, capturing, changesPage, slotsSize, startCapture, stopCapture, type ChangesPage } from "./capture.js";
 
 /** What a shard knows about its place in the keyspace. */
 export interface Ownership {
@@ -615,7 +615,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     if (this.exportSlots !== proto.exportSlots || this.importSlots !== proto.importSlots || this.deleteSlots !== proto.deleteSlots) return false;
     if (this.exportSlotsPage !== proto.exportSlotsPage) return false;
     const tables = this.checkedSlotTables();
-    return tables.length > 0 && tables.every((table) => keyColumns(this.ctx.storage.sql, table).length > 0);
+    return tables.length > 0 && tables.every((table) => capturable(this.ctx.storage.sql, table));
   }
 
   /** Refuses slots of a change this shard rolled back them for: a late delivery must not take them. */

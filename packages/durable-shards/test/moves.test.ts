@@ -1,7 +1,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { MAX_FAILED_ATTEMPTS, ShardError, rangesContain, slotForKey, type ChangeStatus, type Ownership } from "../src/index.js";
-import { createKv, directory, directoryStub, kvRouter, rejection, writers } from "./helpers.js";
+import { MAX_FAILED_ATTEMPTS, ShardError, ShardRouter, rangesContain, slotForKey, type ChangeStatus, type Ownership } from "../src/index.js";
+import { createKv, directory, directoryStub, kvRouter, rejection, uniqueName, writers } from "./helpers.js";
 
 const shard = (keyspace: string, id: string) => env.KV.getByName(`${keyspace}:${id}`);
 const sabotageAcquire = (keyspace: string, id: string, on: boolean) => runInDurableObject(shard(keyspace, id), (o) => o.sabotageAcquire(on));
@@ -324,4 +324,20 @@ describe("copy rate limit", () => {
     expect(move!.copiedAt! - move!.startedAt!).toBeGreaterThanOrEqual(350);
     expect(await kvRouter(keyspace).router.get(keys[3]!).get()).toHaveLength(65_536);
   }, 60_000);
+});
+
+describe("a keyspace whose slot tables have no primary key", () => {
+  it("is moved with its slots refused while they copy, in pages, losing nothing", async () => {
+    const keyspace = uniqueName("logs");
+    await directory().createKeyspace({ name: keyspace, binding: "LOGS", shards: 2, slotCount: 2 });
+    const router = new ShardRouter({ directory: env.DIRECTORY, namespace: env.LOGS, keyspace, maxRoutingAttempts: 15 });
+    const keys = Array.from({ length: 40 }, (_, i) => `log-${i}`);
+    for (const key of keys) for (let n = 0; n < 3; n++) await router.get(key).append(`line ${n}`);
+    await directory().removeShards(keyspace, ["s1"]);
+    const [move] = (await directory().getChange(keyspace))!.moves;
+    expect(move).toMatchObject({ phase: "done", from: "s1", to: "s0" });
+    expect(move!.copiedAt).toBeUndefined(); // no copy while serving: the copy ran in the cut-over
+    expect(move!.rows).toBeGreaterThan(0);
+    for (const key of keys) expect(await router.get(key).append("line 3")).toBe(4);
+  });
 });
