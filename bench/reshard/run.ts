@@ -4,6 +4,10 @@
  * 50 MB while it goes 4 → 8 shards, then loses 2 shards, then starts a third change (removing the
  * shard that took the largest move) that is rolled back mid-copy. Every increment carries a unique id. Every operation's invoke and complete times
  * are recorded, and each counter's history is checked for linearizability at the end.
+ *
+ * RESHARD_AUDIT_EACH=1 also pauses the load after each change and compares every count with its
+ * acknowledged increments, to tell which change lost a write. RESHARD_MB, RESHARD_BIG_MB and
+ * RESHARD_COPY_RATE (bytes/s) change the data and the copy rate limit.
  */
 import { startWorker } from "../bundle.js";
 import { finish, fmt, heading, row, type Target } from "../report.js";
@@ -55,8 +59,12 @@ try {
   // ---- the load ----------------------------------------------------------------------------
   const ops: Op[] = [];
   const errors: string[] = [];
+  let paused = false;
+  let inFlight = 0;
   const client = async (c: number) => {
     for (let seq = 0; running; seq++) {
+      while (paused) await new Promise((r) => setTimeout(r, 5));
+      inFlight++;
       const key = `k${Math.floor(Math.random() * KEYS)}`;
       const kind = Math.random() < READ_SHARE ? "read" : "inc";
       const invoke = performance.now();
@@ -67,7 +75,30 @@ try {
         ops.push({ key, kind, invoke, complete: performance.now(), ok: false });
         if (errors.length < 1_000) errors.push(String(error).slice(0, 200));
       }
+      inFlight--;
     }
+  };
+  const checkpoint = async (name: string) => {
+    if (!process.env.RESHARD_AUDIT_EACH) return;
+    paused = true;
+    while (inFlight > 0) await new Promise((r) => setTimeout(r, 5));
+    const keys = Array.from({ length: KEYS }, (_, i) => `k${i}`);
+    const acked = new Map<string, number>();
+    for (const op of ops) if (op.kind === "inc" && op.ok) acked.set(op.key, (acked.get(op.key) ?? 0) + 1);
+    let bad = 0;
+    const examples: string[] = [];
+    for (let i = 0; i < keys.length; i += 100) {
+      const batch = keys.slice(i, i + 100);
+      const audits = (await call(`/audit?keys=${batch.join(",")}`)) as { n: number; ids: number }[];
+      batch.forEach((k, j) => {
+        if (audits[j]!.n !== (acked.get(k) ?? 0)) {
+          bad++;
+          if (examples.length < 5) examples.push(`${k}: count ${audits[j]!.n}, acked ${acked.get(k) ?? 0}`);
+        }
+      });
+    }
+    console.log(`  checkpoint after ${name}: ${bad} keys off ${examples.join("; ")}`);
+    paused = false;
   };
   const clients = Array.from({ length: CLIENTS }, (_, c) => client(c));
   const completedIn = (from: number, to: number) => ops.filter((o) => o.complete >= from && o.complete <= to).length / ((to - from) / 1000);
@@ -95,9 +126,11 @@ try {
   };
   const grow = await timed("4 → 8 shards", () => call(`/change?op=add&n=${SHARDS}&rate=${COPY_RATE}`, "POST"));
   const grown = (await call("/status")) as ChangeReport;
+  await checkpoint("4 → 8");
   await window(500);
   const shrink = await timed("removing 2 shards", () => call(`/change?op=remove&ids=s1,s2&rate=${COPY_RATE}`, "POST"));
   const shrunk = (await call("/status")) as ChangeReport;
+  await checkpoint("remove 2");
   await window(500);
   // The third change is rolled back once its copy is under way.
   let rolled: ChangeReport | undefined;
@@ -114,6 +147,7 @@ try {
     rolled = (await call("/change?op=abort", "POST")) as ChangeReport;
     await started;
   });
+  await checkpoint("rollback");
   const after = await window(STEADY_MS);
   running = false;
   await Promise.all(clients);

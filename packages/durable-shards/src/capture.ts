@@ -15,7 +15,7 @@ import { rangesContain, type SlotRange } from "./shard-map.js";
 
 /** Tables of the capture state; created by the shard's migrations. */
 export const CAPTURE_TABLES = `CREATE TABLE _ds_tracked (version INTEGER NOT NULL, start INTEGER NOT NULL, stop INTEGER NOT NULL, PRIMARY KEY (version, start));
-  CREATE TABLE _ds_dirty (seq INTEGER PRIMARY KEY AUTOINCREMENT, version INTEGER NOT NULL, tbl TEXT NOT NULL, pk TEXT NOT NULL);
+  CREATE TABLE _ds_dirty (seq INTEGER PRIMARY KEY AUTOINCREMENT, version INTEGER NOT NULL, slot INTEGER NOT NULL, tbl TEXT NOT NULL, pk TEXT NOT NULL);
   CREATE INDEX _ds_dirty_version ON _ds_dirty (version, seq)`;
 
 /** Captured changes, as one page carries them: current rows, and keys of deleted rows. */
@@ -74,7 +74,9 @@ export function stopCapture(sql: SqlStorage, tables: readonly string[], version:
 
 /**
  * Forgets changes up to `acked` (the previous page, now applied on the target), then returns the
- * next page of changes of `version` in `ranges`: about `maxBytes` of rows at most.
+ * next page of changes of `version` in `ranges`: about `maxBytes` of rows at most. Only the
+ * changes recorded in `ranges` are read and forgotten: a source may run several moves of one
+ * change, each replaying its own slots' writes.
  */
 export function changesPage(
   sql: SqlStorage,
@@ -84,12 +86,18 @@ export function changesPage(
   acked: number | null,
   maxBytes: number,
 ): ChangesPage {
-  if (acked !== null) sql.exec("DELETE FROM _ds_dirty WHERE version = ? AND seq <= ?", version, acked);
+  const [inRanges, bounds] = slotCondition(ranges);
+  if (acked !== null) sql.exec(`DELETE FROM _ds_dirty WHERE version = ? AND seq <= ? AND (${inRanges})`, version, acked, ...bounds);
   const keys = new Map(tables.map((t) => [t, keyColumns(sql, t)]));
   const page: ChangesPage = { upserts: {}, deletes: {}, upTo: null, left: 0 };
   const seen = new Set<string>();
   let bytes = 0;
-  for (const change of sql.exec<{ seq: number; tbl: string; pk: string }>("SELECT seq, tbl, pk FROM _ds_dirty WHERE version = ? ORDER BY seq LIMIT 1024", version)) {
+  const changes = sql.exec<{ seq: number; tbl: string; pk: string }>(
+    `SELECT seq, tbl, pk FROM _ds_dirty WHERE version = ? AND (${inRanges}) ORDER BY seq LIMIT 1024`,
+    version,
+    ...bounds,
+  );
+  for (const change of changes) {
     page.upTo = change.seq;
     const id = `${change.tbl}\u0000${change.pk}`;
     if (seen.has(id)) continue;
@@ -107,8 +115,16 @@ export function changesPage(
     if (bytes >= maxBytes) break;
   }
   page.left =
-    page.upTo === null ? 0 : sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM _ds_dirty WHERE version = ? AND seq > ?", version, page.upTo).one().n;
+    page.upTo === null
+      ? 0
+      : sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM _ds_dirty WHERE version = ? AND seq > ? AND (${inRanges})`, version, page.upTo, ...bounds).one().n;
   return page;
+}
+
+/** An SQL condition on `slot` matching `ranges`, and its bound values. */
+function slotCondition(ranges: readonly SlotRange[]): [string, number[]] {
+  if (ranges.length === 0) return ["0", []];
+  return [ranges.map(() => "(slot >= ? AND slot < ?)").join(" OR "), ranges.flatMap(([start, stop]) => [start, stop])];
 }
 
 /** Applies a page's deletions on the target (its current rows are imported like copied ones). */
@@ -133,7 +149,7 @@ function createTriggers(sql: SqlStorage, table: string, columns: string[]): void
   if (columns.length === 0) throw new ShardError("InvalidArgument", `slot table '${table}' has no primary key; it cannot be copied while served`);
   const key = (row: "NEW" | "OLD") => `json_array(${columns.map((c) => `${row}.${c}`).join(", ")})`;
   const record = (row: "NEW" | "OLD") =>
-    `INSERT INTO _ds_dirty (version, tbl, pk) SELECT version, '${table}', ${key(row)} FROM _ds_tracked WHERE ${row}.slot >= start AND ${row}.slot < stop LIMIT 1;`;
+    `INSERT INTO _ds_dirty (version, slot, tbl, pk) SELECT version, ${row}.slot, '${table}', ${key(row)} FROM _ds_tracked WHERE ${row}.slot >= start AND ${row}.slot < stop LIMIT 1;`;
   sql.exec(`CREATE TRIGGER IF NOT EXISTS _ds_capture_${table}_ins AFTER INSERT ON ${table} BEGIN ${record("NEW")} END`);
   sql.exec(`CREATE TRIGGER IF NOT EXISTS _ds_capture_${table}_upd AFTER UPDATE ON ${table} BEGIN ${record("OLD")} ${record("NEW")} END`);
   sql.exec(`CREATE TRIGGER IF NOT EXISTS _ds_capture_${table}_del AFTER DELETE ON ${table} BEGIN ${record("OLD")} END`);

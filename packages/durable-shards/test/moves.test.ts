@@ -341,3 +341,36 @@ describe("a keyspace whose slot tables have no primary key", () => {
     for (const key of keys) expect(await router.get(key).append("line 3")).toBe(4);
   });
 });
+
+describe("several moves from one source", () => {
+  it("each replays the writes of its own slots, so none is lost when they catch up at different times", async () => {
+    // Six slots over three shards: removing s1 sends its two slots to s0 and s2, two moves from one
+    // source, each carrying 6 MB while counters in both slots are incremented.
+    const keyspace = await createKv(3, 6);
+    const { router } = kvRouter(keyspace, { maxRoutingAttempts: 15 });
+    expect((await router.map()).rangesOf("s1")).toEqual([[2, 4]]);
+    const inSlot = (slot: number, prefix: string, n: number) =>
+      Array.from({ length: n * 8 }, (_, i) => `${prefix}-${i}`).filter((k) => slotForKey(k, 6) === slot).slice(0, n);
+    for (const slot of [2, 3]) {
+      const bulk = inSlot(slot, `bulk${slot}`, 96);
+      for (let i = 0; i < bulk.length; i += 16) await Promise.all(bulk.slice(i, i + 16).map((k) => router.get(k).put("".padEnd(65_536, "m"))));
+    }
+    const counters = [...inSlot(2, "two", 12), ...inSlot(3, "three", 12)];
+    let stopped = false;
+    const load = writers(router, counters, () => stopped);
+    try {
+      await scheduler.wait(20);
+      const removal = await directory().removeShards(keyspace, ["s1"], { copyBytesPerSecond: 8 * 1024 * 1024 });
+      expect(removal.moves.map((m) => [m.from, m.to]).sort()).toEqual([["s1", "s0"], ["s1", "s2"]]);
+      await scheduler.wait(20);
+    } finally {
+      stopped = true;
+      await load.done;
+    }
+    expect(load.failures).toEqual([]);
+    const change = (await directory().getChange(keyspace))!;
+    expect(change.moves.every((m) => (m.caughtUpRows ?? 0) > 0)).toBe(true);
+    const fresh = kvRouter(keyspace).router;
+    for (const key of counters) expect([key, Number(await fresh.get(key).get())]).toEqual([key, load.acked.get(key)]);
+  }, 60_000);
+});
