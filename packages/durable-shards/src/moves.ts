@@ -71,8 +71,11 @@ export type MoveStep = "copied-page" | "caught-up-page" | "released" | "acquired
 export const MOVE_DEADLINE_MS = 60_000;
 /** Catching up ends, and the cut-over starts, once fewer recorded writes than this are left. */
 export const CUT_OVER_BELOW = 256;
-/** Most catch-up rounds before the cut-over, for slots written faster than they are copied. */
-export const MAX_CATCH_UP_ROUNDS = 32;
+/**
+ * Most catch-up pages before the cut-over, for slots written faster than their writes are
+ * replayed: the cut-over then replays the rest with the slots refused.
+ */
+export const MAX_CATCH_UP_PAGES = 64;
 
 /** Grants and moves, updating the record as they go. Throws the first failure (after all ran). */
 export async function runMoves(ctx: ChangeContext, grants: Record<string, SlotRange[]>): Promise<void> {
@@ -124,8 +127,8 @@ async function runMove(ctx: ChangeContext, move: MoveRecord): Promise<void> {
       move.copiedAt = Date.now();
       move.phase = "catching up";
       ctx.save();
-      for (let round = 0; round < MAX_CATCH_UP_ROUNDS; round++) {
-        if ((await catchUp(ctx, move, false)) < CUT_OVER_BELOW) break;
+      for (let page = 0; page < MAX_CATCH_UP_PAGES; page++) {
+        if ((await catchUpPage(ctx, move)) < CUT_OVER_BELOW) break;
       }
     }
   } else {
@@ -138,7 +141,8 @@ async function runMove(ctx: ChangeContext, move: MoveRecord): Promise<void> {
   unwrap(await source.dsRelease({ ...from, to: move.to }));
   await ctx.stepped("released", move);
   if (tracking) {
-    await catchUp(ctx, move, true);
+    // No new writes come now: replay until none is left.
+    while ((await catchUpPage(ctx, move)) >= 0);
   } else {
     await copyPages(ctx, move.from, move.to, move.ranges, async (copied) => {
       Object.assign(move, copied);
@@ -156,27 +160,22 @@ async function runMove(ctx: ChangeContext, move: MoveRecord): Promise<void> {
 }
 
 /**
- * Replays recorded writes of `move` onto its target, page by page, until fewer than
- * {@link CUT_OVER_BELOW} are left, or, with `all` (after the release, when no new writes come),
- * until none is. Each page read acknowledges the one before (`ackedUpTo`, kept in the record), so
- * a page applied twice after a crash is harmless: it carries rows as they are when it is read.
- * Returns the writes left.
+ * Replays one page of `move`'s recorded writes onto its target. Each page read acknowledges the
+ * one before (`ackedUpTo`, kept in the record), so a page applied twice after a crash is harmless:
+ * it carries rows as they are when it is read. Returns the writes left after it, or -1 when there
+ * was none to replay (which also acknowledged the last page).
  */
-async function catchUp(ctx: ChangeContext, move: MoveRecord, all: boolean): Promise<number> {
-  const source = ctx.stub(move.from);
-  const target = ctx.stub(move.to);
-  for (;;) {
-    const page: ChangesPage = unwrap(await source.dsChangesPage(ctx.transfer(move.from, move.ranges), move.ackedUpTo ?? null));
-    if (page.upTo === null) return 0;
-    unwrap(await target.dsApplyChanges(ctx.transfer(move.to, move.ranges), page.upserts, page.deletes));
-    const size = sizeOf(page.upserts);
-    move.caughtUpRows = (move.caughtUpRows ?? 0) + size.rows + Object.values(page.deletes).reduce((n, keys) => n + keys.length, 0);
-    move.caughtUpBytes = (move.caughtUpBytes ?? 0) + size.bytes;
-    move.ackedUpTo = page.upTo;
-    ctx.save();
-    await ctx.stepped("caught-up-page", move);
-    if (!all && page.left < CUT_OVER_BELOW) return page.left;
-  }
+async function catchUpPage(ctx: ChangeContext, move: MoveRecord): Promise<number> {
+  const page: ChangesPage = unwrap(await ctx.stub(move.from).dsChangesPage(ctx.transfer(move.from, move.ranges), move.ackedUpTo ?? null));
+  if (page.upTo === null) return -1;
+  unwrap(await ctx.stub(move.to).dsApplyChanges(ctx.transfer(move.to, move.ranges), page.upserts, page.deletes));
+  const size = sizeOf(page.upserts);
+  move.caughtUpRows = (move.caughtUpRows ?? 0) + size.rows + Object.values(page.deletes).reduce((n, keys) => n + keys.length, 0);
+  move.caughtUpBytes = (move.caughtUpBytes ?? 0) + size.bytes;
+  move.ackedUpTo = page.upTo;
+  ctx.save();
+  await ctx.stepped("caught-up-page", move);
+  return page.left;
 }
 
 /**
