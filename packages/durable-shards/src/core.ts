@@ -37,4 +37,7 @@ export {
   type MovePhase,
   type MoveStatus,
 } from "./change-status.js";
+export { HotKeys, type HotKey, type HotKeysSnapshot } from "./hot-keys.js";
+export { Histogram, LATENCY_BUCKETS, type HistogramSnapshot } from "./histogram.js";
+export { renderPrometheus, PROMETHEUS_CONTENT_TYPE, type Labels, type MetricFamily } from "./prometheus.js";
 export { FAILURE_KEY, errorOf, failureOf, isFailure, settle, unwrap, type Failure, type FailureBody } from "./result.js";
