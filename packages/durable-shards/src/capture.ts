@@ -11,6 +11,7 @@
  * identity on both shards); a keyspace without one is moved with its slots refused for the copy.
  */
 import { ShardError } from "./errors.js";
+import { rowBytes } from "./row-size.js";
 import { rangesContain, type SlotRange } from "./shard-map.js";
 
 /** Tables of the capture state; created by the shard's migrations. */
@@ -108,7 +109,7 @@ export function changesPage(
     const row = sql.exec(`SELECT * FROM ${change.tbl} WHERE ${columns.map((c) => `${c} IS ?`).join(" AND ")}`, ...values).toArray()[0];
     if (row && rangesContain(ranges, row.slot as number)) {
       (page.upserts[change.tbl] ??= []).push(row);
-      for (const value of Object.values(row)) bytes += typeof value === "string" ? value.length : value instanceof ArrayBuffer ? value.byteLength : 8;
+      bytes += rowBytes(row);
     } else {
       (page.deletes[change.tbl] ??= []).push(values);
     }

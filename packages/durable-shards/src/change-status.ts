@@ -50,7 +50,7 @@ export interface MoveStatus {
   ranges: SlotRange[];
   slots: number;
   phase: MovePhase;
-  /** Rows and bytes (JSON size) copied from source to target in the copy, so far. */
+  /** Rows and bytes (as `row-size.ts` counts them) copied from source to target in the copy, so far. */
   rows?: number;
   bytes?: number;
   /** Rows in the move's slots when its copy started, and their approximate bytes. */
@@ -159,13 +159,6 @@ function runningPhase(moves: MoveStatus[]): ChangePhase {
   if (phases.length === 0) return "cutting over";
   const phase = MOVE_ORDER[Math.min(...phases)]!;
   return phase === "planned" ? "copying" : phase;
-}
-
-/** Rows and JSON bytes of the data a move carries. */
-export function sizeOf(data: Record<string, unknown[]>): { rows: number; bytes: number } {
-  let rows = 0;
-  for (const table of Object.values(data)) rows += table.length;
-  return { rows, bytes: new TextEncoder().encode(JSON.stringify(data)).byteLength };
 }
 
 /** What `diagnose` reports: what is wrong with a change, and how to get out of it. */

@@ -20,7 +20,8 @@ import { fanOut, type FanOutOutcome } from "./fan-out.js";
 import { unwrap, type Failure } from "./result.js";
 import type { ShardMapSnapshot, SlotRange } from "./shard-map.js";
 import { PAGE_BYTES, type Ownership, type SlotData, type SlotTransfer } from "./sharded-object.js";
-import { sizeOf, type ChangeRecord, type MoveRecord } from "./change-status.js";
+import type { ChangeRecord, MoveRecord } from "./change-status.js";
+import { sizeOf } from "./row-size.js";
 import type { ChangesPage } from "./capture.js";
 
 /** The shard protocol moves drive; results are unwrapped, so failures throw here. */

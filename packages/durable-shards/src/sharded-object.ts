@@ -24,6 +24,7 @@ import { migrate, type Migration } from "./migrations.js";
 import { MAX_ARGS, isKey, isMapVersion, keyspaceNameSchema, mapVersionSchema, parse, shardIdSchema, slotCountSchema } from "./schema.js";
 import { countSlots, normalizeRanges, rangesContain, subtractRanges, type SlotRange } from "./shard-map.js";
 import { Timers, type TimerHandlers } from "./timers.js";
+import { rowBytes } from "./row-size.js";
 import { CAPTURE_TABLES, applyDeletes, capturable, capturing, changesPage, slotsSize, startCapture, stopCapture, type ChangesPage } from "./capture.js";
 
 /** What a shard knows about its place in the keyspace. */
@@ -73,14 +74,7 @@ export const PAGE_BYTES = 4 * 1024 * 1024;
 
 const pageCursorSchema = z.strictObject({ table: z.number().int().min(0), range: z.number().int().min(0), rowid: z.number().int() });
 
-/** Approximate size of a row: its strings' and blobs' lengths, 8 bytes per other value. */
-function rowBytes(row: Record<string, SqlStorageValue>): number {
-  let bytes = 0;
-  for (const value of Object.values(row)) {
-    bytes += typeof value === "string" ? value.length : value instanceof ArrayBuffer ? value.byteLength : 8;
-  }
-  return bytes;
-}
+
 
 const MIGRATIONS: Migration[] = [
   {
@@ -537,10 +531,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
 
   async #release(transfer: unknown): Promise<{ released: true }> {
     const t = parse(transferSchema, transfer, "transfer");
-    const own = this.ownership;
-    if (!own || own.keyspace !== t.keyspace || own.shard !== t.shard) {
-      throw new ShardError("InvalidArgument", `object is not shard '${t.shard}' of '${t.keyspace}'`);
-    }
+    const own = this.#checkShard(t);
     const ranges = normalizeRanges(t.ranges);
     this.ctx.storage.transactionSync(() => {
       this.save({ ...own, version: Math.max(own.version, t.version), ranges: subtractRanges(own.ranges, ranges) });
@@ -580,10 +571,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
 
   async #reclaim(transfer: unknown, staged: unknown): Promise<Ownership> {
     const t = parse(transferSchema, transfer, "transfer");
-    const own = this.ownership;
-    if (!own || own.keyspace !== t.keyspace || own.shard !== t.shard) {
-      throw new ShardError("InvalidArgument", `object is not shard '${t.shard}' of '${t.keyspace}'`);
-    }
+    const own = this.#checkShard(t);
     const ranges = normalizeRanges(t.ranges);
     const missing = subtractRanges(ranges, own.ranges);
     // Whatever the move got to, this shard serves these slots from now on: no more recording.
@@ -601,12 +589,13 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   }
 
   /** Whether this shard released exactly `ranges` at `version` (and has not dropped them). */
-  /** Throws unless this object is shard `t.shard` of `t.keyspace`. */
-  #checkShard(t: SlotTransfer): void {
+  /** This object's ownership; throws unless it is shard `t.shard` of `t.keyspace`. */
+  #checkShard(t: SlotTransfer): Ownership {
     const own = this.ownership;
     if (!own || own.keyspace !== t.keyspace || own.shard !== t.shard) {
       throw new ShardError("InvalidArgument", `object is not shard '${t.shard}' of '${t.keyspace}'`);
     }
+    return own;
   }
 
   /** Whether this keyspace's slots can be copied while served: slot tables with primary keys, default hooks. */
