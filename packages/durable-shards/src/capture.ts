@@ -156,13 +156,24 @@ function createTriggers(sql: SqlStorage, table: string, columns: string[]): void
   sql.exec(`CREATE TRIGGER IF NOT EXISTS _ds_capture_${table}_del AFTER DELETE ON ${table} BEGIN ${record("OLD")} END`);
 }
 
+/** Approximate bytes of `table`'s rows, per slot. */
+export function slotSizes(sql: SqlStorage, table: string): [slot: number, bytes: number][] {
+  const size = rowSizeExpression(sql, table);
+  return sql.exec<{ slot: number; b: number }>(`SELECT slot, SUM(${size}) AS b FROM ${table} GROUP BY slot`).toArray().map((r) => [r.slot, r.b]);
+}
+
+/** A SQL expression of a row's approximate size: the byte lengths of its values. */
+function rowSizeExpression(sql: SqlStorage, table: string): string {
+  const columns = sql.exec<{ name: string }>(`PRAGMA table_info(${table})`).toArray().map((c) => c.name);
+  return columns.map((c) => `COALESCE(LENGTH(${c}), 0)`).join(" + ");
+}
+
 /** Rows in `ranges` of `tables`, and their approximate size (the byte lengths of their values). */
 export function slotsSize(sql: SqlStorage, tables: readonly string[], ranges: readonly SlotRange[]): { rows: number; bytes: number } {
   let rows = 0;
   let bytes = 0;
   for (const table of tables) {
-    const columns = sql.exec<{ name: string }>(`PRAGMA table_info(${table})`).toArray().map((c) => c.name);
-    const size = columns.map((c) => `COALESCE(LENGTH(${c}), 0)`).join(" + ");
+    const size = rowSizeExpression(sql, table);
     for (const [start, stop] of ranges) {
       const found = sql.exec<{ n: number; b: number | null }>(`SELECT COUNT(*) AS n, SUM(${size}) AS b FROM ${table} WHERE slot >= ? AND slot < ?`, start, stop).one();
       rows += found.n;

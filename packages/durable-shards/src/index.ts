@@ -19,5 +19,6 @@ export { directoryClient, type DirectoryClient, type DirectoryNamespace } from "
 export { ShardedObject, type KeyspaceSchema, type Ownership, type SlotData, type SlotTransfer } from "./sharded-object.js";
 export { ShardRouter, MapCache, defaultMapCache, type KeyClient, type ShardClient, type RouterOptions } from "./router.js";
 export { Timers, type TimerHandlers } from "./timers.js";
+export { DEFAULT_MEASUREMENT, type MeasurementOptions, type MethodCounts, type ShardReport } from "./shard-metrics.js";
 export { migrate, type Migration } from "./migrations.js";
 export type { KeyFence, ShardFence } from "./fence.js";

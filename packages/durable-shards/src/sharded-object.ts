@@ -25,7 +25,8 @@ import { MAX_ARGS, isKey, isMapVersion, keyspaceNameSchema, mapVersionSchema, pa
 import { countSlots, normalizeRanges, rangesContain, subtractRanges, type SlotRange } from "./shard-map.js";
 import { Timers, type TimerHandlers } from "./timers.js";
 import { rowBytes } from "./row-size.js";
-import { CAPTURE_TABLES, applyDeletes, capturable, capturing, changesPage, slotsSize, startCapture, stopCapture, type ChangesPage } from "./capture.js";
+import { MEASUREMENT_TABLES, ShardMeasurement, type MeasurementOptions, type ShardReport } from "./shard-metrics.js";
+import { CAPTURE_TABLES, applyDeletes, capturable, capturing, changesPage, slotSizes, slotsSize, startCapture, stopCapture, type ChangesPage } from "./capture.js";
 
 /** What a shard knows about its place in the keyspace. */
 export interface Ownership {
@@ -103,7 +104,12 @@ const MIGRATIONS: Migration[] = [
   },
   // Change capture while a move copies slots that are still served (capture.ts).
   { version: 4, name: "capture", up: CAPTURE_TABLES },
+  // Counts of calls, load per slot and hot keys, flushed on a timer (shard-metrics.ts).
+  { version: 5, name: "measurement", up: MEASUREMENT_TABLES },
 ];
+
+/** The timer that flushes a shard's counts. */
+const FLUSH_TIMER = "durable-shards/flush-measurement";
 
 /** Names that are never dispatched by a routed call. */
 const RESERVED = new Set(["constructor", "fetch", "alarm", "webSocketMessage", "webSocketClose", "webSocketError"]);
@@ -118,6 +124,8 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   /** Per-key methods (callable through {@link routedCall}) and shard methods (through {@link shardCall}). */
   private readonly methods: ReadonlySet<string>;
   private readonly shardLevel: ReadonlySet<string>;
+  /** This shard's counts; undefined when the keyspace turned measurement off. */
+  readonly #measure: ShardMeasurement | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -132,6 +140,8 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     const schema = this.schema();
     if (schema) migrate(ctx.storage, schema.scope, schema.migrations);
     this.timers = new Timers(ctx.storage);
+    const measurement = this.measurement();
+    this.#measure = measurement.enabled === false ? undefined : new ShardMeasurement(ctx.storage.sql, measurement);
     const row = ctx.storage.sql
       .exec<{ keyspace: string; shard: string; slot_count: number; version: number; ranges: string }>(
         "SELECT keyspace, shard, slot_count, version, ranges FROM _ds_ownership",
@@ -165,6 +175,15 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
    */
   protected shardMethods(): readonly string[] {
     return [];
+  }
+
+  /**
+   * How this keyspace's shards measure the calls they serve (on by default; see
+   * `shard-metrics.ts`). Warning: like {@link schema}, it runs before subclass fields are
+   * initialised; return a constant.
+   */
+  protected measurement(): MeasurementOptions {
+    return {};
   }
 
   /**
@@ -251,7 +270,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    await this.timers.run(this.timerHandlers());
+    await this.timers.run({ ...this.timerHandlers(), [FLUSH_TIMER]: () => this.#flushMeasurement() });
   }
 
   // ---- helpers for subclasses -----------------------------------------------------------------
@@ -291,8 +310,8 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
       this.methods.has(method)
     ) {
       const slot = slotOfHash(hashKey(key), own.slotCount);
-      if (!rangesContain(own.ranges, slot)) return failureOf(this.slotRefusal(own, slot));
-      return this.run(slot, this.callable(method), key, args);
+      if (!rangesContain(own.ranges, slot)) return this.#refuse(method, this.slotRefusal(own, slot));
+      return this.run(slot, own.slotCount, method, this.callable(method), key, args);
     }
     try {
       return this.routedCallChecked(keyspace, shard, key, version, method, args);
@@ -306,20 +325,21 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     const f = parseKeyFence(keyspace, shard, key, version);
     const fn = this.method(method, this.methods, this.shardLevel);
     parse(argsSchema, args, "args");
+    const name = method as string;
     if (f.shard === null) {
       const expected = `${f.keyspace}:${f.key}`;
       if (this.ctx.id.name !== undefined && this.ctx.id.name !== expected) {
-        return failureOf(refusal(0, `object '${this.ctx.id.name}' is not the entity '${expected}'`));
+        return this.#refuse(name, refusal(0, `object '${this.ctx.id.name}' is not the entity '${expected}'`));
       }
-      return settle(() => fn.call(this, f.key, ...args));
+      return this.run(-1, 0, name, fn, f.key, args);
     }
     const own = this.ownership;
     if (!own || own.keyspace !== f.keyspace || own.shard !== f.shard) {
-      return failureOf(refusal(own?.version ?? 0, `object is not shard '${f.shard}' of '${f.keyspace}'`));
+      return this.#refuse(name, refusal(own?.version ?? 0, `object is not shard '${f.shard}' of '${f.keyspace}'`));
     }
     const slot = slotOfHash(hashKey(f.key), own.slotCount);
-    if (!rangesContain(own.ranges, slot)) return failureOf(this.slotRefusal(own, slot));
-    return this.run(slot, fn, f.key, args);
+    if (!rangesContain(own.ranges, slot)) return this.#refuse(name, this.slotRefusal(own, slot));
+    return this.run(slot, own.slotCount, name, fn, f.key, args);
   }
 
   /**
@@ -327,18 +347,62 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
    * method cannot interleave with a release, so only a method that returns a promise is tracked;
    * it is registered in the same turn it started.
    */
-  private run(slot: number, fn: (...args: unknown[]) => unknown, key: string, args: unknown[]): unknown {
+  private run(slot: number, slotCount: number, method: string, fn: (...args: unknown[]) => unknown, key: string | undefined, args: unknown[]): unknown {
+    const measure = this.#measure;
     let result: unknown;
     try {
       result = args.length === 0 ? fn.call(this, key) : fn.call(this, key, ...args);
     } catch (error) {
+      if (measure) this.#served(measure, method, slot, slotCount, key, 0, true);
       return failureOrThrow(error);
     }
-    if (!isThenable(result)) return result;
-    this.inflight.set(slot, (this.inflight.get(slot) ?? 0) + 1);
+    // The clock of a Worker stands still while code runs, so a synchronous call's latency is 0
+    // without reading it; an async call's is the time its I/O took.
+    if (!isThenable(result)) {
+      if (measure) this.#served(measure, method, slot, slotCount, key, 0, false);
+      return result;
+    }
+    const started = measure ? Date.now() : 0;
+    if (slot >= 0) this.inflight.set(slot, (this.inflight.get(slot) ?? 0) + 1);
     return Promise.resolve(result)
-      .then(undefined, failureOrThrow)
-      .finally(() => this.leave(slot));
+      .then(
+        (value) => {
+          if (measure) this.#served(measure, method, slot, slotCount, key, (Date.now() - started) / 1000, false);
+          return value;
+        },
+        (error: unknown) => {
+          if (measure) this.#served(measure, method, slot, slotCount, key, (Date.now() - started) / 1000, true);
+          return failureOrThrow(error);
+        },
+      )
+      .finally(() => slot >= 0 && this.leave(slot));
+  }
+
+  /** Counts a call and makes sure a flush is due. */
+  #served(measure: ShardMeasurement, method: string, slot: number, slotCount: number, key: string | undefined, seconds: number, failed: boolean): void {
+    measure.served(method, slot, slotCount, key, seconds, failed);
+    if (!measure.dirty) this.#armFlush(measure);
+  }
+
+  /** A refusal of a call of `method`, counted. */
+  #refuse(method: string, error: WrongShardError): Failure {
+    const measure = this.#measure;
+    if (measure) {
+      measure.refused(method);
+      if (!measure.dirty) this.#armFlush(measure);
+    }
+    return failureOf(error);
+  }
+
+  #armFlush(measure: ShardMeasurement): void {
+    measure.dirty = true;
+    // Not awaited: the call does not wait for its bookkeeping. Should setting the timer fail, the
+    // next call tries again.
+    this.timers.ensure(FLUSH_TIMER, measure.flushIntervalMs).catch(() => (measure.dirty = false));
+  }
+
+  #flushMeasurement(): void {
+    this.#measure?.flush();
   }
 
   /**
@@ -353,17 +417,62 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
       const fn = this.method(method, this.shardLevel, this.methods);
       if (args.length > MAX_ARGS) parse(argsSchema, args, "args");
       const own = this.ownership;
+      const name = method as string;
       if (!own || own.keyspace !== f.keyspace || own.shard !== f.shard) {
-        return failureOf(refusal(own?.version ?? 0, `object is not shard '${f.shard}' of '${f.keyspace}'`));
+        return this.#refuse(name, refusal(own?.version ?? 0, `object is not shard '${f.shard}' of '${f.keyspace}'`));
       }
       if (own.version > f.version) {
-        return failureOf(refusal(own.version, `shard '${own.shard}' changed at map version ${own.version}, after the caller's ${f.version}`));
+        return this.#refuse(name, refusal(own.version, `shard '${own.shard}' changed at map version ${own.version}, after the caller's ${f.version}`));
       }
-      return fn.call(this, ...args);
+      return this.run(-1, 0, name, (_key, ...rest) => fn.call(this, ...rest), undefined, args);
     });
   }
 
   // ---- directory protocol (only the directory calls these) ------------------------------------
+
+  /**
+   * This shard's measurement: counts per method, load per slot, hot keys (those of slots it no
+   * longer owns left out) and storage. Storage is counted here, by reading the slot tables, so a
+   * report costs a scan of them: it is for scrapes and planning, not for every call.
+   */
+  dsMeasure(): Promise<ShardReport | Failure> {
+    return settle(async () => {
+      const own = this.ownership;
+      if (!own) throw new ShardError("InvalidArgument", "this object was never granted slots");
+      const now = Date.now();
+      const measure = this.#measure;
+      const slotLoads = measure?.slotLoads(now) ?? [];
+      const hot = measure?.hotKeys().snapshot() ?? { capacity: 1, total: 0, keys: [] };
+      const tables: ShardReport["storage"]["tables"] = {};
+      for (const table of this.checkedSlotTables()) tables[table] = slotsSize(this.ctx.storage.sql, [table], [[0, own.slotCount]]);
+      return {
+        keyspace: own.keyspace,
+        shard: own.shard,
+        version: own.version,
+        slots: countSlots(own.ranges),
+        at: now,
+        since: measure?.since(now) ?? now,
+        methods: measure?.methodCounts() ?? {},
+        slotLoads,
+        load: slotLoads.reduce((sum, [slot, rate]) => (rangesContain(own.ranges, slot) ? sum + rate : sum), 0),
+        hotKeys: { ...hot, keys: hot.keys.filter((k) => rangesContain(own.ranges, slotOfHash(hashKey(k.key), own.slotCount))) },
+        storage: { bytes: this.ctx.storage.sql.databaseSize, tables },
+      };
+    });
+  }
+
+  /** Rows' bytes (`row-size.ts`) per slot this shard owns: what balancing by storage weighs. */
+  dsSlotSizes(): Promise<[slot: number, bytes: number][] | Failure> {
+    return settle(async () => {
+      const own = this.ownership;
+      if (!own) throw new ShardError("InvalidArgument", "this object was never granted slots");
+      const sizes = new Map<number, number>();
+      for (const table of this.checkedSlotTables()) {
+        for (const [slot, bytes] of slotSizes(this.ctx.storage.sql, table)) if (rangesContain(own.ranges, slot)) sizes.set(slot, (sizes.get(slot) ?? 0) + bytes);
+      }
+      return [...sizes];
+    });
+  }
 
   /**
    * Starts recording writes to `ranges` (which this shard keeps serving) for the move at
