@@ -122,10 +122,16 @@ export function changesPage(
   return page;
 }
 
-/** An SQL condition on `slot` matching `ranges`, and its bound values. */
-function slotCondition(ranges: readonly SlotRange[]): [string, number[]] {
+/**
+ * An SQL condition on `slot` matching `ranges`, and its bound values: one JSON parameter, however
+ * many ranges (a load-balanced move may have thousands, and a statement binds at most 100 values).
+ */
+function slotCondition(ranges: readonly SlotRange[]): [string, string[]] {
   if (ranges.length === 0) return ["0", []];
-  return [ranges.map(() => "(slot >= ? AND slot < ?)").join(" OR "), ranges.flatMap(([start, stop]) => [start, stop])];
+  return [
+    "EXISTS (SELECT 1 FROM json_each(?) AS r WHERE slot >= json_extract(r.value, '$[0]') AND slot < json_extract(r.value, '$[1]'))",
+    [JSON.stringify(ranges)],
+  ];
 }
 
 /** Applies a page's deletions on the target (its current rows are imported like copied ones). */

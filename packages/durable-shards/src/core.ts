@@ -39,5 +39,16 @@ export {
 } from "./change-status.js";
 export { HotKeys, type HotKey, type HotKeysSnapshot } from "./hot-keys.js";
 export { Histogram, LATENCY_BUCKETS, type HistogramSnapshot } from "./histogram.js";
+export { OBJECT_LIMITS, alertSettingsSchema, evaluateAlerts, type Alert, type AlertName, type AlertSeverity, type AlertSettings } from "./alerts.js";
+export { autoscalerSettingsSchema, decide, type AutoscalerAction, type AutoscalerSettings, type AutoscalerState } from "./autoscaler.js";
+export { planByWeight, type HotSlot, type WeightedPlan, type WeightedPlanOptions } from "./weighted-planner.js";
+export {
+  SLOT_LOAD_BUCKETS,
+  keyspaceMetrics,
+  metricsFamilies,
+  type KeyspaceHotKey,
+  type KeyspaceMetrics,
+  type ShardMetrics,
+} from "./keyspace-metrics.js";
 export { renderPrometheus, PROMETHEUS_CONTENT_TYPE, type Labels, type MetricFamily } from "./prometheus.js";
 export { FAILURE_KEY, errorOf, failureOf, isFailure, settle, unwrap, type Failure, type FailureBody } from "./result.js";

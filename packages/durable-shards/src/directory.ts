@@ -41,6 +41,15 @@ import {
 import { ShardMap, countSlots, type ShardInfo, type ShardMapSnapshot, type SlotRange } from "./shard-map.js";
 import type { SlotTransfer } from "./sharded-object.js";
 import { Timers } from "./timers.js";
+import type { Alert } from "./alerts.js";
+import type { ShardReport } from "./shard-metrics.js";
+import type { AutoscalerAction } from "./autoscaler.js";
+import { hotKeysOf, metricsFamilies, slotLoadsOf, type KeyspaceMetrics } from "./keyspace-metrics.js";
+import { OBSERVATION_TABLES, Observer, type KeyspaceSettings } from "./observer.js";
+import { planByWeight, type HotSlot } from "./weighted-planner.js";
+import { renderPrometheus } from "./prometheus.js";
+import { unwrap, type Failure } from "./result.js";
+import { completeValuesOf, fanOut } from "./fan-out.js";
 
 /** Name of the directory object unless a router or app says otherwise. */
 export const DEFAULT_DIRECTORY_NAME = "durable-shards-directory";
@@ -81,10 +90,31 @@ export interface ChangeOptions {
    * keeps a large copy from crowding out the traffic its sources and targets serve meanwhile.
    */
   copyBytesPerSecond?: number;
+  /** Plan only: return the moves and the predicted balance, change nothing. */
+  dryRun?: boolean;
+}
+
+/** Options of `rebalance`: what to balance, and how much one change may move. */
+export interface RebalanceOptions extends ChangeOptions {
+  /**
+   * `slots` (default): even slot counts. `load`: even the calls per second the shards measured
+   * (over their load window). `storage`: even the bytes of the slot tables' rows.
+   */
+  by?: "slots" | "load" | "storage";
+  /** `load`/`storage`: most slots one change moves. Default: a quarter of the slots. */
+  maxSlots?: number;
+  /** `load`/`storage`: stop once the heaviest shard is within this share above the mean. Default 0.05. */
+  tolerance?: number;
 }
 
 const changeOptionsSchema = z.strictObject({
   copyBytesPerSecond: z.number().min(65_536, "copyBytesPerSecond must be at least 65,536").optional(),
+  dryRun: z.boolean().optional(),
+});
+const rebalanceOptionsSchema = changeOptionsSchema.extend({
+  by: z.enum(["slots", "load", "storage"]).default("slots"),
+  maxSlots: z.number().int().min(1).optional(),
+  tolerance: z.number().min(0).max(10).optional(),
 });
 
 /** The outcome of a change. */
@@ -98,6 +128,12 @@ export interface ChangeResult {
    * from then on, before the whole change commits.
    */
   moves: { from: string; to: string; slots: number; pauseMs: number }[];
+  /** Set when the change was only planned (`dryRun`): nothing moved. */
+  dryRun?: boolean;
+  /** The heaviest shard over the mean, by what the change balanced (slots, load or storage), before and after it. */
+  predicted?: { by: "slots" | "load" | "storage"; before: number; after: number };
+  /** Slots heavier than a shard's fair share on their own, which moving cannot even out, with their hot keys. */
+  hotSlots?: (HotSlot & { keys: string[] })[];
 }
 
 const MIGRATIONS: Migration[] = [
@@ -126,6 +162,8 @@ const MIGRATIONS: Migration[] = [
     up: `ALTER TABLE changes ADD COLUMN record TEXT;
          ALTER TABLE changes ADD COLUMN phase TEXT`,
   },
+  // Settings, alerts, the autoscaler's state and decisions, move pauses (observer.ts).
+  { version: 3, name: "observations", up: OBSERVATION_TABLES },
 ];
 
 /** The directory methods callable through {@link ShardDirectory.dsInvoke}. */
@@ -143,12 +181,23 @@ export const DIRECTORY_METHODS = [
   "getChange",
   "abortChange",
   "diagnose",
+  "metrics",
+  "metricsText",
+  "alerts",
+  "observe",
+  "configureKeyspace",
+  "getSettings",
+  "autoscaler",
+  "pauseAutoscaler",
+  "resumeAutoscaler",
 ] as const;
 export type DirectoryMethod = (typeof DIRECTORY_METHODS)[number];
 const directoryMethods: ReadonlySet<string> = new Set(DIRECTORY_METHODS);
 const invokeArgsSchema = z.array(z.unknown()).max(8, "at most 8 arguments");
 
 const RESUME_TIMER = "resume-pending";
+/** Timers that evaluate a keyspace's alerts and autoscaler: `observe:<keyspace>`. */
+const OBSERVE_PREFIX = "observe:";
 const ABORTED = "aborted (abortChange)";
 /** Delay before the alarm runs a change again after a failed (or interrupted) run. */
 const RESUME_DELAY_MS = 5_000;
@@ -160,11 +209,22 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   private readonly queues = new Map<string, Promise<unknown>>();
   /** Keyspaces whose running change was asked to stop (at its next step) and roll back. */
   private readonly abortRequests = new Set<string>();
+  private readonly observer: Observer;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     migrate(ctx.storage, "durable-shards/directory", MIGRATIONS);
     this.timers = new Timers(ctx.storage);
+    this.observer = new Observer({
+      sql: ctx.storage.sql,
+      map: (keyspace) => this.committedMap(keyspace),
+      stub: (keyspace, shard) => this.shardStub(keyspace, shard),
+      latestChange: (keyspace) => {
+        const record = this.latestRecord(keyspace);
+        return record ? statusOf(record) : null;
+      },
+      act: (keyspace, decision) => this.act(keyspace, decision),
+    });
   }
 
   /** Creates a keyspace and grants each initial shard its slots. */
@@ -196,6 +256,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
       this.storePending(k.name, { map: map.toSnapshot(), moves: [], grants: shards.map((s) => s.id) });
     });
     await this.apply(k.name);
+    await this.armObserver(k.name);
     return this.getKeyspace(k.name);
   }
 
@@ -279,7 +340,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     const specs = parse(shardSpecsSchema, shards, "shards");
     const limits = parse(changeOptionsSchema, options ?? {}, "options");
     const map = this.committedMap(name);
-    const add = this.newShards(name, specs, new Set(map.shards.map((s) => s.id)));
+    const add = this.newShards(name, specs, new Set(map.shards.map((s) => s.id)), limits.dryRun === true);
     return this.change(name, { add }, limits);
   }
 
@@ -290,9 +351,91 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     return this.change(name, { remove: ids }, parse(changeOptionsSchema, options ?? {}, "options"));
   }
 
-  /** Evens out slot counts; moves nothing when the map is already balanced. */
-  async rebalance(keyspace: string, options?: ChangeOptions): Promise<ChangeResult> {
-    return this.change(parse(keyspaceNameSchema, keyspace, "keyspace"), {}, parse(changeOptionsSchema, options ?? {}, "options"));
+  /**
+   * Evens out slot counts (`by: "slots"`, the default), or the shards' measured load or storage
+   * (`by: "load"`, `"storage"`), moving whole slots within `maxSlots`; moves nothing when already
+   * balanced. A slot too heavy to balance is left alone and reported in `hotSlots`, with its hot
+   * keys. With `dryRun`, returns the plan and the predicted balance only.
+   */
+  async rebalance(keyspace: string, options?: RebalanceOptions): Promise<ChangeResult> {
+    const name = parse(keyspaceNameSchema, keyspace, "keyspace");
+    const { by, maxSlots, tolerance, ...limits } = parse(rebalanceOptionsSchema, options ?? {}, "options");
+    if (by === "slots") return this.change(name, {}, limits);
+    const map = this.committedMap(name);
+    const reports = completeValuesOf((await this.observer.measure(name)).result, `cannot plan '${name}' by ${by}`);
+    const weights = by === "load" ? slotLoadsOf(map.slotCount, reports) : await this.slotSizes(name, map);
+    const plan = planByWeight(map, weights, { ...(maxSlots ? { maxSlots } : {}), ...(tolerance !== undefined ? { tolerance } : {}) });
+    const hot = hotKeysOf(map, reports, 64).keys;
+    const hotSlots = plan.hotSlots.map((h) => ({ ...h, keys: hot.filter((k) => k.slot === h.slot).map((k) => k.key) }));
+    const result = await this.change(name, plan, limits);
+    return { ...result, predicted: { by, before: plan.before, after: plan.after }, hotSlots };
+  }
+
+  /** Every keyspace's metrics (or `keyspace`'s), measured now from its shards; see `keyspace-metrics.ts`. */
+  async metrics(keyspace?: string): Promise<KeyspaceMetrics[]> {
+    const names = keyspace === undefined ? this.hashKeyspaces() : [parse(keyspaceNameSchema, keyspace, "keyspace")];
+    const out: KeyspaceMetrics[] = [];
+    for (const name of names) {
+      await this.armObserver(name);
+      out.push(await this.observer.metrics(name));
+    }
+    return out;
+  }
+
+  /** {@link metrics} as Prometheus text (version 0.0.4). */
+  async metricsText(keyspace?: string): Promise<string> {
+    return renderPrometheus(metricsFamilies(await this.metrics(keyspace)));
+  }
+
+  /** The alerts of every keyspace (or `keyspace`'s) as last evaluated; `firing` ones only unless `all`. */
+  alerts(keyspace?: string, all = false): Alert[] {
+    const names = keyspace === undefined ? this.hashKeyspaces() : [parse(keyspaceNameSchema, keyspace, "keyspace")];
+    return names.flatMap((name) => this.observer.alerts(name)).filter((a) => all || a.firing);
+  }
+
+  /** Evaluates `keyspace`'s alerts and autoscaler now (the timer does it every `observeIntervalMs`). */
+  async observe(keyspace: string): Promise<{ alerts: Alert[]; decision: { at: number; action: string; reason: string; outcome?: string } }> {
+    const name = parse(keyspaceNameSchema, keyspace, "keyspace");
+    this.committedMap(name);
+    const { metrics, decision } = await this.observer.observe(name);
+    return { alerts: metrics.alerts, decision };
+  }
+
+  /** Changes `keyspace`'s alert thresholds, autoscaler settings or evaluation interval (merged into what is set). */
+  async configureKeyspace(keyspace: string, settings: unknown): Promise<KeyspaceSettings> {
+    const name = parse(keyspaceNameSchema, keyspace, "keyspace");
+    this.committedMap(name);
+    const next = this.observer.configure(name, settings);
+    await this.timers.after(`${OBSERVE_PREFIX}${name}`, next.observeIntervalMs);
+    return next;
+  }
+
+  /** `keyspace`'s settings, defaults filled in. */
+  getSettings(keyspace: string): KeyspaceSettings {
+    const name = parse(keyspaceNameSchema, keyspace, "keyspace");
+    this.requireRow(name);
+    return this.observer.settings(name);
+  }
+
+  /** `keyspace`'s autoscaler: settings, state, and its latest decisions, newest first. */
+  autoscaler(keyspace: string): ReturnType<Observer["autoscaler"]> {
+    const name = parse(keyspaceNameSchema, keyspace, "keyspace");
+    this.requireRow(name);
+    return this.observer.autoscaler(name);
+  }
+
+  /** Stops the autoscaler of `keyspace` from deciding (it keeps measuring). */
+  pauseAutoscaler(keyspace: string): ReturnType<Observer["setPaused"]> {
+    const name = parse(keyspaceNameSchema, keyspace, "keyspace");
+    this.requireRow(name);
+    return this.observer.setPaused(name, true);
+  }
+
+  /** Lets the autoscaler of `keyspace` decide again. */
+  resumeAutoscaler(keyspace: string): ReturnType<Observer["setPaused"]> {
+    const name = parse(keyspaceNameSchema, keyspace, "keyspace");
+    this.requireRow(name);
+    return this.observer.setPaused(name, false);
   }
 
   /**
@@ -374,7 +517,11 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     // Every attempt of `apply` re-arms the resume timer first, so a change that fails again is
     // tried again later. Resuming is idempotent, so an early or repeated alarm is harmless.
-    await this.timers.run({ [RESUME_TIMER]: () => undefined });
+    const handlers: Record<string, () => Promise<void> | undefined> = { [RESUME_TIMER]: () => undefined };
+    for (const name of this.timers.names()) {
+      if (name.startsWith(OBSERVE_PREFIX)) handlers[name] = () => this.observeOnTimer(name.slice(OBSERVE_PREFIX.length));
+    }
+    await this.timers.run(handlers);
     try {
       await this.resumePending();
     } catch (error) {
@@ -387,25 +534,84 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
 
   // ---- internals ------------------------------------------------------------------------------
 
-  private async change(keyspace: string, change: ShardChange, options: ChangeOptions): Promise<ChangeResult> {
+  /** Plans `change` (or takes `planned`) and, unless a dry run, stores and runs it. */
+  private async change(keyspace: string, change: ShardChange | Plan, options: ChangeOptions): Promise<ChangeResult> {
     const row = this.requireRow(keyspace);
     if (row.placement !== "hash") throw new ShardError("InvalidArgument", `keyspace '${keyspace}' uses entity placement and has no shards`);
-    if (this.pending(keyspace)) {
+    const { dryRun, ...limits } = options;
+    if (this.pending(keyspace) && !dryRun) {
       throw new ShardError("ChangeInProgress", `keyspace '${keyspace}' has a change in progress; retry when it commits`, { retryable: true });
     }
-    const plan: Plan = planChange(this.committedMap(keyspace), change);
-    if (plan.movedSlots === 0 && !change.add?.length && !change.remove?.length) {
-      return { keyspace, version: row.version, movedSlots: 0, moves: [] };
+    const current = this.committedMap(keyspace);
+    const plan: Plan = "moves" in change ? change : planChange(current, change);
+    const reshaped = "moves" in change ? false : Boolean(change.add?.length || change.remove?.length);
+    const predicted = { by: "slots" as const, before: slotBalance(current.slotCounts()), after: slotBalance(plan.map.slotCounts()) };
+    if (dryRun) {
+      return { keyspace, version: plan.map.version, movedSlots: plan.movedSlots, moves: plan.moves.map((m) => ({ from: m.from, to: m.to, slots: countSlots(m.ranges), pauseMs: 0 })), dryRun: true, predicted };
     }
-    this.storePending(keyspace, { map: plan.map.toSnapshot(), moves: plan.moves, grants: [], ...options });
+    if (plan.movedSlots === 0 && !reshaped) {
+      return { keyspace, version: row.version, movedSlots: 0, moves: [], predicted };
+    }
+    this.storePending(keyspace, { map: plan.map.toSnapshot(), moves: plan.moves, grants: [], ...limits });
     const record = await this.apply(keyspace);
     return {
       keyspace,
       version: plan.map.version,
       movedSlots: plan.movedSlots,
       moves: plan.moves.map((m, i) => ({ from: m.from, to: m.to, slots: countSlots(m.ranges), pauseMs: record?.moves[i]?.pauseMs ?? 0 })),
+      predicted,
     };
   }
+
+  /** What an autoscaler decision asks for, run as any change is. */
+  private async act(keyspace: string, decision: Exclude<AutoscalerAction, { action: "none" }>): Promise<{ version: number }> {
+    if (decision.action === "add") return this.addShards(keyspace, decision.shards);
+    if (decision.action === "remove") return this.removeShards(keyspace, [decision.shard]);
+    return this.rebalance(keyspace, { by: "load" });
+  }
+
+  /** The timer's evaluation of `keyspace`, re-armed first; a keyspace gone since stops it. */
+  private async observeOnTimer(keyspace: string): Promise<void> {
+    if (!this.row(keyspace)) return;
+    await this.timers.after(`${OBSERVE_PREFIX}${keyspace}`, this.observer.settings(keyspace).observeIntervalMs);
+    try {
+      await this.observer.observe(keyspace);
+    } catch (error) {
+      // A keyspace not measurable right now (being created, a shard down) is tried again next time.
+      if (!(error instanceof ShardError)) throw error;
+      console.warn(`durable-shards directory: evaluating '${keyspace}': ${error.message}`);
+    }
+  }
+
+  /** Sets `keyspace`'s evaluation timer unless it is set. */
+  private async armObserver(keyspace: string): Promise<void> {
+    if (this.row(keyspace)?.placement !== "hash") return;
+    await this.timers.ensure(`${OBSERVE_PREFIX}${keyspace}`, this.observer.settings(keyspace).observeIntervalMs);
+  }
+
+  private hashKeyspaces(): string[] {
+    return this.ctx.storage.sql
+      .exec<{ name: string }>("SELECT name FROM keyspaces WHERE placement = 'hash' AND version > 0 ORDER BY name")
+      .toArray()
+      .map((r) => r.name);
+  }
+
+  private shardStub(keyspace: string, shard: string) {
+    const namespace = this.namespace(this.requireRow(keyspace).binding);
+    return namespace.getByName(`${keyspace}:${shard}`) as unknown as ShardProtocol & {
+      dsMeasure(): Promise<ShardReport | Failure>;
+      dsSlotSizes(): Promise<[number, number][] | Failure>;
+    };
+  }
+
+  /** Bytes per slot of every shard of `map`'s keyspace; `Incomplete` unless all answered. */
+  private async slotSizes(keyspace: string, map: ShardMap): Promise<Float64Array> {
+    const result = await fanOut(map.shards.map((s) => s.id), async (shard) => unwrap(await this.shardStub(keyspace, shard).dsSlotSizes()));
+    const sizes = new Float64Array(map.slotCount);
+    for (const [slot, bytes] of completeValuesOf(result, `the slot sizes of '${keyspace}'`).flat()) if (slot < map.slotCount) sizes[slot] = bytes;
+    return sizes;
+  }
+
 
   /**
    * Runs (or re-runs) the pending change of `keyspace` to completion, finishes the clean-up of a
@@ -499,6 +705,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     ctx.record.phase = phase;
     ctx.record.finishedAt = Date.now();
     ctx.save();
+    if (phase === "done") this.observer.recordPauses(ctx.record.keyspace, ctx.record.moves.flatMap((m) => (m.pauseMs === undefined ? [] : [m.pauseMs])));
     if (!this.ctx.storage.sql.exec("SELECT 1 FROM changes WHERE status = 'pending' OR phase = 'cleaning up' LIMIT 1").toArray().length) {
       void this.timers.cancel(RESUME_TIMER);
     }
@@ -594,7 +801,8 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     return result;
   }
 
-  private newShards(keyspace: string, specs: number | ShardSpec[], taken: Set<string>): ShardInfo[] {
+  /** Ids (given or generated) for new shards; a dry run does not use up generated ids. */
+  private newShards(keyspace: string, specs: number | ShardSpec[], taken: Set<string>, dryRun = false): ShardInfo[] {
     const list: ShardSpec[] = typeof specs === "number" ? Array.from({ length: specs }, () => ({})) : specs;
     const used = new Set(taken);
     for (const s of list) if (s.id) used.add(s.id);
@@ -609,7 +817,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
         if (!used.has(candidate)) id = candidate;
       }
       used.add(id);
-      this.ctx.storage.sql.exec("UPDATE keyspaces SET next_shard = ? WHERE name = ?", counter, keyspace);
+      if (!dryRun) this.ctx.storage.sql.exec("UPDATE keyspaces SET next_shard = ? WHERE name = ?", counter, keyspace);
       return spec.locationHint ? { id, locationHint: spec.locationHint } : { id };
     });
   }
@@ -675,6 +883,12 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     }
     return candidate as DurableObjectNamespace;
   }
+}
+
+/** The most slots any shard holds over the mean. */
+function slotBalance(counts: readonly number[]): number {
+  const mean = counts.reduce((a, b) => a + b, 0) / counts.length;
+  return mean > 0 ? Math.max(...counts) / mean : 1;
 }
 
 /** The record of a change that has not run yet. */

@@ -22,7 +22,9 @@ export interface HotKeysSnapshot {
 }
 
 export class HotKeys {
-  private readonly counters = new Map<string, HotKey>();
+  /** Counters as a min-heap on `count`, so the smallest is found in O(1) and replaced in O(log capacity). */
+  private readonly heap: HotKey[] = [];
+  private readonly index = new Map<string, number>();
   /** Weight offered in all, for the error bound. */
   total = 0;
 
@@ -33,24 +35,28 @@ export class HotKeys {
   /** Counts `weight` (default 1) for `key`. */
   offer(key: string, weight = 1): void {
     this.total += weight;
-    const known = this.counters.get(key);
-    if (known) {
-      known.count += weight;
+    const at = this.index.get(key);
+    if (at !== undefined) {
+      this.heap[at]!.count += weight;
+      this.down(at);
       return;
     }
-    if (this.counters.size < this.capacity) {
-      this.counters.set(key, { key, count: weight, error: 0 });
+    if (this.heap.length < this.capacity) {
+      this.heap.push({ key, count: weight, error: 0 });
+      this.index.set(key, this.heap.length - 1);
+      this.up(this.heap.length - 1);
       return;
     }
-    let smallest: HotKey | undefined;
-    for (const counter of this.counters.values()) if (!smallest || counter.count < smallest.count) smallest = counter;
-    this.counters.delete(smallest!.key);
-    this.counters.set(key, { key, count: smallest!.count + weight, error: smallest!.count });
+    const smallest = this.heap[0]!;
+    this.index.delete(smallest.key);
+    this.heap[0] = { key, count: smallest.count + weight, error: smallest.count };
+    this.index.set(key, 0);
+    this.down(0);
   }
 
   /** The `n` keys with the largest counts, largest first. */
   top(n = 10): HotKey[] {
-    return [...this.counters.values()]
+    return [...this.heap]
       .sort((a, b) => b.count - a.count || a.key.localeCompare(b.key))
       .slice(0, n)
       .map((c) => ({ ...c }));
@@ -69,7 +75,42 @@ export class HotKeys {
   static from(snapshot: HotKeysSnapshot): HotKeys {
     const sketch = new HotKeys(snapshot.capacity);
     sketch.total = snapshot.total;
-    for (const k of snapshot.keys.slice(0, snapshot.capacity)) sketch.counters.set(k.key, { ...k });
+    for (const k of snapshot.keys.slice(0, snapshot.capacity)) {
+      sketch.heap.push({ ...k });
+      sketch.index.set(k.key, sketch.heap.length - 1);
+      sketch.up(sketch.heap.length - 1);
+    }
     return sketch;
+  }
+
+  private up(i: number): void {
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (this.heap[parent]!.count <= this.heap[i]!.count) return;
+      this.swap(i, parent);
+      i = parent;
+    }
+  }
+
+  private down(i: number): void {
+    for (;;) {
+      const left = 2 * i + 1;
+      const right = left + 1;
+      let least = i;
+      if (left < this.heap.length && this.heap[left]!.count < this.heap[least]!.count) least = left;
+      if (right < this.heap.length && this.heap[right]!.count < this.heap[least]!.count) least = right;
+      if (least === i) return;
+      this.swap(i, least);
+      i = least;
+    }
+  }
+
+  private swap(a: number, b: number): void {
+    const x = this.heap[a]!;
+    const y = this.heap[b]!;
+    this.heap[a] = y;
+    this.heap[b] = x;
+    this.index.set(y.key, a);
+    this.index.set(x.key, b);
   }
 }

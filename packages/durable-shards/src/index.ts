@@ -9,6 +9,7 @@ export {
   DIRECTORY_METHODS,
   type DirectoryMethod,
   type ChangeOptions,
+  type RebalanceOptions,
   type ChangeResult,
   type CreateKeyspaceInput,
   type KeyspaceInfo,
@@ -19,6 +20,8 @@ export { directoryClient, type DirectoryClient, type DirectoryNamespace } from "
 export { ShardedObject, type KeyspaceSchema, type Ownership, type SlotData, type SlotTransfer } from "./sharded-object.js";
 export { ShardRouter, MapCache, defaultMapCache, type KeyClient, type ShardClient, type RouterOptions } from "./router.js";
 export { Timers, type TimerHandlers } from "./timers.js";
+export { metricsText, metricsJson, type MetricsOptions } from "./metrics-text.js";
+export type { KeyspaceSettings, KeyspaceSettingsInput, AutoscalerDecision } from "./observer.js";
 export { DEFAULT_MEASUREMENT, type MeasurementOptions, type MethodCounts, type ShardReport } from "./shard-metrics.js";
 export { migrate, type Migration } from "./migrations.js";
 export type { KeyFence, ShardFence } from "./fence.js";

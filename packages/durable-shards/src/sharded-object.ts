@@ -431,8 +431,8 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   // ---- directory protocol (only the directory calls these) ------------------------------------
 
   /**
-   * This shard's measurement: counts per method, load per slot, hot keys (those of slots it no
-   * longer owns left out) and storage. Storage is counted here, by reading the slot tables, so a
+   * This shard's measurement: counts per method, load per slot, hot keys (those of slots it gave
+   * away included, with their counts from before) and storage. Storage is counted here, by reading the slot tables, so a
    * report costs a scan of them: it is for scrapes and planning, not for every call.
    */
   dsMeasure(): Promise<ShardReport | Failure> {
@@ -455,7 +455,8 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
         methods: measure?.methodCounts() ?? {},
         slotLoads,
         load: slotLoads.reduce((sum, [slot, rate]) => (rangesContain(own.ranges, slot) ? sum + rate : sum), 0),
-        hotKeys: { ...hot, keys: hot.keys.filter((k) => rangesContain(own.ranges, slotOfHash(hashKey(k.key), own.slotCount))) },
+        // Keys of slots it gave away too: their counts from before the move belong to the keyspace's totals.
+        hotKeys: hot,
         storage: { bytes: this.ctx.storage.sql.databaseSize, tables },
       };
     });

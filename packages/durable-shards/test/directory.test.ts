@@ -45,7 +45,7 @@ describe("ShardDirectory", () => {
     const added = await directory().addShards(name, 1);
     expect(added.moves.map((m) => m.to)).toEqual(["s2"]);
     const rebalanced = await directory().rebalance(name);
-    expect(rebalanced).toEqual({ keyspace: name, version: added.version, movedSlots: 0, moves: [] });
+    expect(rebalanced).toEqual({ keyspace: name, version: added.version, movedSlots: 0, moves: [], predicted: { by: "slots", before: 1, after: 1 } });
   });
 
   it("keeps maps, ownership and data through eviction of the directory and every shard", async () => {

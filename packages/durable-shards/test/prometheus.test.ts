@@ -12,7 +12,7 @@ describe("renderPrometheus", () => {
       // Without labels: the parser reads _sum and _count only for unlabelled histograms.
       { name: "durable_shards_call_duration_seconds", help: "Call latency.", type: "histogram", bounds: LATENCY_BUCKETS, samples: [{ labels: {}, histogram: h.snapshot() }] },
     ]);
-    const parsed = parsePrometheusTextFormat(text) as { name: string; help: string; type: string; metrics: { labels?: Record<string, string>; value?: string; buckets?: Record<string, string>; count?: string; sum?: string }[] }[];
+    const parsed = parsePrometheusTextFormat(text);
     expect(parsed.map((f) => [f.name, f.type])).toEqual([
       ["durable_shards_calls_total", "COUNTER"],
       ["durable_shards_change_in_progress", "GAUGE"],

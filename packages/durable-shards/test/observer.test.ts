@@ -1,0 +1,202 @@
+import { env } from "cloudflare:test";
+import parsePrometheusTextFormat from "parse-prometheus-text-format";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { MapCache, ShardRouter, metricsJson, metricsText } from "../src/index.js";
+import { directory, rejection, uniqueName } from "./helpers.js";
+import type { MeteredKv } from "./fixtures/worker.js";
+
+async function metered(shards: number, slotCount = 256) {
+  const name = uniqueName("observed");
+  await directory().createKeyspace({ name, binding: "METERED", shards, slotCount });
+  const router = new ShardRouter<MeteredKv>({ directory: env.DIRECTORY, namespace: env.METERED, keyspace: name, cache: new MapCache() });
+  return { name, router };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Calls per shard, from the metrics' method counts. */
+async function callsPerShard(keyspace: string): Promise<Map<string, number>> {
+  const [m] = await metricsJson(env.DIRECTORY, { keyspace });
+  return new Map(m!.shards.map((s) => [s.shard, Object.values(s.methods).reduce((n, c) => n + c.calls, 0)]));
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+describe("metrics", () => {
+  it("renders every keyspace's metrics as Prometheus text that a real parser reads, with the calls made", async () => {
+    const { name, router } = await metered(2);
+    for (let i = 0; i < 40; i++) await router.get(`k${i % 8}`).put("v");
+    for (let i = 0; i < 3; i++) await expect(router.get(`k${i}`).fail()).rejects.toThrow();
+    const text = await metricsText(env.DIRECTORY, { keyspace: name });
+    const families = new Map(parsePrometheusTextFormat(text).map((f) => [f.name, f]));
+    for (const expected of [
+      "durable_shards_calls_total", "durable_shards_errors_total", "durable_shards_refusals_total", "durable_shards_call_duration_seconds",
+      "durable_shards_shard_up", "durable_shards_shard_load", "durable_shards_storage_bytes", "durable_shards_table_rows", "durable_shards_slot_load",
+      "durable_shards_hot_key_calls", "durable_shards_map_version", "durable_shards_change_in_progress", "durable_shards_move_pause_seconds", "durable_shards_alert",
+    ]) {
+      expect(families.has(expected), expected).toBe(true);
+    }
+    const calls = families.get("durable_shards_calls_total")!;
+    expect(calls.type).toBe("COUNTER");
+    const puts = calls.metrics.filter((m) => m.labels?.method === "put" && m.labels.keyspace === name);
+    expect(puts.reduce((n, m) => n + Number(m.value ?? 0), 0)).toBe(40);
+    const errors = families.get("durable_shards_errors_total")!.metrics.filter((m) => m.labels?.method === "fail");
+    expect(errors.reduce((n, m) => n + Number(m.value ?? 0), 0)).toBe(3);
+    expect(families.get("durable_shards_call_duration_seconds")!.type).toBe("HISTOGRAM");
+    const rows = families.get("durable_shards_table_rows")!.metrics.reduce((n, m) => n + Number(m.value ?? 0), 0);
+    expect(rows).toBe(8);
+    expect(families.get("durable_shards_shard_up")!.metrics.map((m) => m.value)).toEqual(["1", "1"]);
+  });
+
+  it("gives the same data as JSON: load per shard and per slot range, hot keys with their shard", async () => {
+    const { name, router } = await metered(2);
+    for (let i = 0; i < 60; i++) await router.get(i % 2 ? "hot" : `cold${i}`).increment();
+    const [m] = await metricsJson(env.DIRECTORY, { keyspace: name });
+    expect(m!.keyspace).toBe(name);
+    expect(m!.hotKeys.keys[0]).toMatchObject({ key: "hot", count: 30, shard: (await router.map()).shardOfKey("hot").id });
+    expect(m!.load.total).toBeGreaterThan(0);
+    expect(m!.slotLoad.buckets.reduce((a, b) => a + b, 0)).toBeCloseTo(m!.load.total, 6);
+    expect(m!.shards.every((s) => s.up)).toBe(true);
+  });
+});
+
+describe("rebalance by load", () => {
+  it("plans a dry run with the predicted balance, then moves the hot ranges off the hot shard, losing no row", async () => {
+    const { name, router } = await metered(4);
+    const map = await router.map();
+    // Skewed traffic: most calls go to keys of s0's slots.
+    const keys = Array.from({ length: 400 }, (_, i) => `key:${i}`);
+    const onS0 = keys.filter((k) => map.shardOfKey(k).id === "s0").slice(0, 40);
+    for (const k of keys) await router.get(k).put("v");
+    for (let round = 0; round < 10; round++) for (const k of onS0) await router.get(k).increment();
+
+    const dry = await directory().rebalance(name, { by: "load", dryRun: true });
+    expect(dry.dryRun).toBe(true);
+    expect(dry.predicted!.before).toBeGreaterThan(1.5);
+    expect(dry.predicted!.after).toBeLessThan(1.3);
+    expect(dry.moves.every((m) => m.from === "s0")).toBe(true);
+    expect((await directory().getKeyspace(name)).version).toBe(map.version); // nothing changed
+
+    const done = await directory().rebalance(name, { by: "load" });
+    expect(done.version).toBe(map.version + 1);
+    expect(done.moves.map((m) => m.from)).toEqual(dry.moves.map((m) => m.from));
+    await router.refresh();
+    const next = await router.map();
+    const moved = onS0.filter((k) => next.shardOfKey(k).id !== "s0");
+    expect(moved.length).toBeGreaterThan(10);
+    for (const k of keys) expect(await router.get(k).get()).toBe(onS0.includes(k) ? "10" : "v");
+    const rows = (await metricsJson(env.DIRECTORY, { keyspace: name }))[0]!.shards.reduce((n, s) => n + (s.tables.kv?.rows ?? 0), 0);
+    expect(rows).toBe(400);
+  });
+
+  it("reports a key too hot to balance, with its key, and does not move its slot", async () => {
+    const { name, router } = await metered(2);
+    for (let i = 0; i < 200; i++) await router.get("celebrity").increment();
+    for (let i = 0; i < 20; i++) await router.get(`fan${i}`).increment();
+    const plan = await directory().rebalance(name, { by: "load", dryRun: true });
+    const slot = (await router.map()).slotFor("celebrity");
+    expect(plan.hotSlots).toEqual([expect.objectContaining({ slot, keys: ["celebrity"] })]);
+  });
+
+  it("balances by storage too, and refuses unknown strategies", async () => {
+    const { name, router } = await metered(2);
+    const map = await router.map();
+    for (let i = 0; i < 120; i++) {
+      const key = `doc:${i}`;
+      await router.get(key).put(map.shardOfKey(key).id === "s0" ? "x".repeat(2_000) : "x");
+    }
+    const plan = await directory().rebalance(name, { by: "storage", dryRun: true });
+    expect(plan.predicted!.before).toBeGreaterThan(1.5);
+    expect(plan.predicted!.after).toBeLessThan(plan.predicted!.before);
+    expect((await rejection(directory().rebalance(name, { by: "mood" as "load" }))).message).toMatch(/options.by/);
+  });
+});
+
+describe("alerts", () => {
+  it("fire and clear at their thresholds, with hysteresis, and are POSTed to the webhook", async () => {
+    const { name, router } = await metered(1);
+    const posted: unknown[] = [];
+    const realFetch = globalThis.fetch;
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      if (String(input) !== "https://alerts.example/hook") return realFetch(input, init);
+      posted.push(JSON.parse(String(init?.body)));
+      return new Response("ok");
+    });
+    await directory().configureKeyspace(name, { alerts: { maxKeys: 10, errorRate: 0.1, minCalls: 10, webhookUrl: "https://alerts.example/hook" } });
+    for (let i = 0; i < 12; i++) await router.get(`k${i}`).put("v");
+    for (let i = 0; i < 3; i++) await expect(router.get("k0").fail()).rejects.toThrow();
+    const first = await directory().observe(name);
+    const firing = (alerts: { name: string; firing: boolean }[]) => alerts.filter((a) => a.firing).map((a) => a.name).sort();
+    expect(firing(first.alerts)).toEqual(["error_rate", "key_count"]);
+    expect((await directory().alerts(name)).map((a) => a.name).sort()).toEqual(["error_rate", "key_count"]);
+
+    // 10 rows is under the threshold but above 90 % of it: still firing. Clean calls clear the error rate.
+    for (const k of ["k10", "k11"]) await router.get(k).delete();
+    for (let i = 0; i < 30; i++) await router.get("k1").get();
+    expect(firing((await directory().observe(name)).alerts)).toEqual(["key_count"]);
+    for (const k of ["k8", "k9"]) await router.get(k).delete();
+    expect(firing((await directory().observe(name)).alerts)).toEqual([]);
+
+    expect(posted).toEqual([
+      expect.objectContaining({ state: "firing", name: "error_rate", severity: "critical", keyspace: name }),
+      expect.objectContaining({ state: "firing", name: "key_count", severity: "warning" }),
+      expect.objectContaining({ state: "resolved", name: "error_rate" }),
+      expect.objectContaining({ state: "resolved", name: "key_count" }),
+    ]);
+    const text = await metricsText(env.DIRECTORY, { keyspace: name });
+    expect(parsePrometheusTextFormat(text).find((f) => f.name === "durable_shards_alert")!.metrics.length).toBeGreaterThan(0);
+  });
+
+  it("refuses bad settings with a precise error and keeps the old ones", async () => {
+    const { name } = await metered(1);
+    expect((await rejection(directory().configureKeyspace(name, { alerts: { errorRate: 5 } }))).message).toMatch(/settings.alerts.errorRate/);
+    expect((await rejection(directory().configureKeyspace(name, { colour: "red" }))).message).toMatch(/colour/);
+    expect((await directory().getSettings(name)).alerts.errorRate).toBe(0.01);
+  });
+});
+
+describe("autoscaler", () => {
+  it("adds a shard under sustained load and removes one after, on its own timer, logging each decision", async () => {
+    const { name, router } = await metered(1);
+    await directory().configureKeyspace(name, {
+      observeIntervalMs: 150,
+      autoscaler: { enabled: true, softLimitPerSecond: 40, scaleUpShare: 0.5, scaleDownShare: 0.1, sustainMs: 300, cooldownMs: 0, maxStep: 1, maxShards: 2 },
+    });
+    const shards = async () => (await directory().getKeyspace(name)).shards.length;
+    let stop = false;
+    const load = (async () => {
+      for (let i = 0; !stop; i++) {
+        await router.get(`k${i % 50}`).increment();
+        await sleep(5);
+      }
+    })();
+    for (let i = 0; i < 100 && (await shards()) < 2; i++) await sleep(100);
+    stop = true;
+    await load;
+    expect(await shards()).toBe(2);
+    // Idle now: the load fades (window 1 s) and the autoscaler removes a shard again.
+    for (let i = 0; i < 150 && (await shards()) > 1; i++) await sleep(100);
+    expect(await shards()).toBe(1);
+    const { decisions } = await directory().autoscaler(name);
+    const acted = decisions.filter((d) => d.action !== "none").reverse();
+    // Between the two, it may also rebalance the two shards by load (when one stays hot).
+    expect(acted.map((d) => d.action).filter((a) => a !== "rebalance")).toEqual(["add", "remove"]);
+    expect(acted[0]!.action).toBe("add");
+    expect(acted[0]!.reason).toMatch(/hottest shard/);
+    expect(acted[0]!.outcome).toMatch(/change to map version/);
+    // Every key is still there.
+    for (let i = 0; i < 50; i++) expect(Number(await router.get(`k${i}`).get())).toBeGreaterThan(0);
+  }, 40_000);
+
+  it("decides nothing while paused, and again once resumed", async () => {
+    const { name, router } = await metered(1);
+    await directory().configureKeyspace(name, { autoscaler: { enabled: true, softLimitPerSecond: 4, sustainMs: 0, cooldownMs: 0, maxShards: 2 } });
+    await directory().pauseAutoscaler(name);
+    for (let i = 0; i < 30; i++) await router.get(`k${i}`).increment();
+    expect((await directory().observe(name)).decision).toMatchObject({ action: "none", reason: "paused" });
+    await directory().resumeAutoscaler(name);
+    expect((await directory().observe(name)).decision.action).toBe("add");
+    expect((await directory().getKeyspace(name)).shards.length).toBe(2);
+    expect((await directory().autoscaler(name)).decisions.map((d) => d.reason).slice(1, 3)).toEqual(["resumed by an operator", "paused by an operator"]);
+  });
+});
