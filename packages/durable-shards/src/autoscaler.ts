@@ -78,7 +78,7 @@ export function decide(settings: AutoscalerSettings, state: AutoscalerState, inp
   const n = loads.length;
   if (next.hotSince !== undefined && now - next.hotSince >= settings.sustainMs) {
     const needed = Math.ceil(total / up);
-    const hot = `hottest shard '${hottest.shard}' at ${hottest.load.toFixed(1)} calls/s, above ${up.toFixed(1)} for ${Math.round((now - next.hotSince) / 1000)} s`;
+    const hot = `hottest shard '${hottest.shard}' at ${hottest.load.toFixed(1)} calls/s, above ${up.toFixed(1)} for ${seconds(now - next.hotSince)}`;
     if (needed <= n) return { decision: { action: "rebalance", reason: `${hot}; the ${n} shards can carry ${total.toFixed(1)} calls/s once balanced` }, state: next };
     const add = Math.min(settings.maxStep, needed - n, settings.maxShards - n);
     if (add <= 0) return none(`${hot}, but the keyspace has its maximum of ${settings.maxShards} shards`);
@@ -86,10 +86,10 @@ export function decide(settings: AutoscalerSettings, state: AutoscalerState, inp
   }
   if (next.coldSince !== undefined && now - next.coldSince >= settings.sustainMs && n > settings.minShards) {
     const after = total / (n - 1);
-    if (after >= (up + down) / 2) return none(`every shard below ${down.toFixed(1)} calls/s, but ${n - 1} shards would carry ${after.toFixed(1)} each`);
+    if (after >= (up + down) / 2) return none(`every shard below ${down.toFixed(1)} calls/s, but the ${n - 1} left would carry ${after.toFixed(1)} each`);
     const coldest = loads.reduce((a, b) => (b.load < a.load ? b : a));
     return {
-      decision: { action: "remove", shard: coldest.shard, reason: `every shard below ${down.toFixed(1)} calls/s for ${Math.round((now - next.coldSince) / 1000)} s; ${n - 1} shards carry ${after.toFixed(1)} each` },
+      decision: { action: "remove", shard: coldest.shard, reason: `every shard below ${down.toFixed(1)} calls/s for ${seconds(now - next.coldSince)}; the ${n - 1} left would carry ${after.toFixed(1)} each` },
       state: next,
     };
   }
@@ -98,4 +98,8 @@ export function decide(settings: AutoscalerSettings, state: AutoscalerState, inp
 
 function latest(a: number | undefined, b: number | undefined): number | undefined {
   return a === undefined ? b : b === undefined ? a : Math.max(a, b);
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
 }

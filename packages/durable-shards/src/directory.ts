@@ -21,7 +21,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { ShardError } from "./errors.js";
-import { settle } from "./result.js";
+import { settle, type Failure } from "./result.js";
 import { MAX_FAILED_ATTEMPTS, diagnosisOf, statusOf, type ChangeRecord, type ChangeStatus, type Diagnosis } from "./change-status.js";
 import { cleanUp, rollBackMoves, runMoves, type ChangeContext, type MoveStep, type ShardProtocol, type StoredPlan } from "./moves.js";
 import { migrate, type Migration } from "./migrations.js";
@@ -41,15 +41,15 @@ import {
 import { ShardMap, countSlots, type ShardInfo, type ShardMapSnapshot, type SlotRange } from "./shard-map.js";
 import type { SlotTransfer } from "./sharded-object.js";
 import { Timers } from "./timers.js";
+import { ChangeStore } from "./change-store.js";
+import { KeyspaceStore } from "./keyspace-store.js";
+import { changeOptionsSchema, rebalanceOptionsSchema, type ChangeOptions, type ChangeResult, type RebalanceOptions } from "./change-options.js";
 import type { Alert } from "./alerts.js";
 import type { ShardReport } from "./shard-metrics.js";
 import type { AutoscalerAction } from "./autoscaler.js";
-import { hotKeysOf, metricsFamilies, slotLoadsOf, type KeyspaceMetrics } from "./keyspace-metrics.js";
+import { metricsFamilies, type KeyspaceMetrics } from "./keyspace-metrics.js";
 import { OBSERVATION_TABLES, Observer, type KeyspaceSettings } from "./observer.js";
-import { planByWeight, type HotSlot } from "./weighted-planner.js";
 import { renderPrometheus } from "./prometheus.js";
-import { unwrap, type Failure } from "./result.js";
-import { completeValuesOf, fanOut } from "./fan-out.js";
 
 /** Name of the directory object unless a router or app says otherwise. */
 export const DEFAULT_DIRECTORY_NAME = "durable-shards-directory";
@@ -81,60 +81,6 @@ export interface KeyspaceInfo {
 export type RoutingInfo =
   | ({ placement: "hash" } & ShardMapSnapshot)
   | { placement: "entity"; keyspace: string; version: number };
-
-/** Options of a change (`addShards`, `removeShards`, `rebalance`). */
-export interface ChangeOptions {
-  /**
-   * Most bytes per second the change copies while sources serve, all its moves together (the
-   * catch-up and the cut-over are never slowed). Unset: pages are copied back to back. A limit
-   * keeps a large copy from crowding out the traffic its sources and targets serve meanwhile.
-   */
-  copyBytesPerSecond?: number;
-  /** Plan only: return the moves and the predicted balance, change nothing. */
-  dryRun?: boolean;
-}
-
-/** Options of `rebalance`: what to balance, and how much one change may move. */
-export interface RebalanceOptions extends ChangeOptions {
-  /**
-   * `slots` (default): even slot counts. `load`: even the calls per second the shards measured
-   * (over their load window). `storage`: even the bytes of the slot tables' rows.
-   */
-  by?: "slots" | "load" | "storage";
-  /** `load`/`storage`: most slots one change moves. Default: a quarter of the slots. */
-  maxSlots?: number;
-  /** `load`/`storage`: stop once the heaviest shard is within this share above the mean. Default 0.05. */
-  tolerance?: number;
-}
-
-const changeOptionsSchema = z.strictObject({
-  copyBytesPerSecond: z.number().min(65_536, "copyBytesPerSecond must be at least 65,536").optional(),
-  dryRun: z.boolean().optional(),
-});
-const rebalanceOptionsSchema = changeOptionsSchema.extend({
-  by: z.enum(["slots", "load", "storage"]).default("slots"),
-  maxSlots: z.number().int().min(1).optional(),
-  tolerance: z.number().min(0).max(10).optional(),
-});
-
-/** The outcome of a change. */
-export interface ChangeResult {
-  keyspace: string;
-  version: number;
-  movedSlots: number;
-  /**
-   * Each move, with `pauseMs`: how long its slots were refused, from the source's release to the
-   * target's acquire (an upper bound: it includes both calls' latency). Routers reach the target
-   * from then on, before the whole change commits.
-   */
-  moves: { from: string; to: string; slots: number; pauseMs: number }[];
-  /** Set when the change was only planned (`dryRun`): nothing moved. */
-  dryRun?: boolean;
-  /** The heaviest shard over the mean, by what the change balanced (slots, load or storage), before and after it. */
-  predicted?: { by: "slots" | "load" | "storage"; before: number; after: number };
-  /** Slots heavier than a shard's fair share on their own, which moving cannot even out, with their hot keys. */
-  hotSlots?: (HotSlot & { keys: string[] })[];
-}
 
 const MIGRATIONS: Migration[] = [
   {
@@ -203,7 +149,8 @@ const ABORTED = "aborted (abortChange)";
 const RESUME_DELAY_MS = 5_000;
 
 export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
-  private readonly maps = new Map<string, ShardMap>();
+  private readonly keyspaces: KeyspaceStore;
+  private readonly changes: ChangeStore;
   private readonly timers: Timers;
   /** Per keyspace, the tail of the runs and rollbacks of its change, so they never interleave. */
   private readonly queues = new Map<string, Promise<unknown>>();
@@ -215,12 +162,14 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     super(ctx, env);
     migrate(ctx.storage, "durable-shards/directory", MIGRATIONS);
     this.timers = new Timers(ctx.storage);
+    this.keyspaces = new KeyspaceStore(ctx.storage.sql);
+    this.changes = new ChangeStore(ctx.storage.sql);
     this.observer = new Observer({
       sql: ctx.storage.sql,
-      map: (keyspace) => this.committedMap(keyspace),
+      map: (keyspace) => this.keyspaces.committedMap(keyspace),
       stub: (keyspace, shard) => this.shardStub(keyspace, shard),
       latestChange: (keyspace) => {
-        const record = this.latestRecord(keyspace);
+        const record = this.changes.latestRecord(keyspace);
         return record ? statusOf(record) : null;
       },
       act: (keyspace, decision) => this.act(keyspace, decision),
@@ -231,29 +180,17 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   async createKeyspace(input: CreateKeyspaceInput): Promise<KeyspaceInfo> {
     const k = parse(createKeyspaceSchema, input, "keyspace");
     this.namespace(k.binding);
-    if (this.row(k.name)) throw new ShardError("KeyspaceExists", `keyspace '${k.name}' already exists`);
+    if (this.keyspaces.row(k.name)) throw new ShardError("KeyspaceExists", `keyspace '${k.name}' already exists`);
     if (k.placement === "entity") {
       if (k.shards !== undefined) throw new ShardError("InvalidArgument", "entity keyspaces have no shards");
-      this.ctx.storage.sql.exec(
-        "INSERT INTO keyspaces (name, binding, placement, slot_count, version, created_at) VALUES (?, ?, 'entity', ?, 1, ?)",
-        k.name,
-        k.binding,
-        k.slotCount,
-        Date.now(),
-      );
+      this.keyspaces.insert(k.name, k.binding, "entity", k.slotCount);
       return this.getKeyspace(k.name);
     }
     this.ctx.storage.transactionSync(() => {
-      this.ctx.storage.sql.exec(
-        "INSERT INTO keyspaces (name, binding, placement, slot_count, version, created_at) VALUES (?, ?, 'hash', ?, 0, ?)",
-        k.name,
-        k.binding,
-        k.slotCount,
-        Date.now(),
-      );
-      const shards = this.newShards(k.name, k.shards ?? 1, new Set());
+      this.keyspaces.insert(k.name, k.binding, "hash", k.slotCount);
+      const shards = this.keyspaces.newShards(k.name, k.shards ?? 1, new Set());
       const map = initialMap(k.name, k.slotCount, shards);
-      this.storePending(k.name, { map: map.toSnapshot(), moves: [], grants: shards.map((s) => s.id) });
+      this.changes.storePending(k.name, { map: map.toSnapshot(), moves: [], grants: shards.map((s) => s.id) });
     });
     await this.apply(k.name);
     await this.armObserver(k.name);
@@ -268,7 +205,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
    */
   async ensureKeyspace(input: CreateKeyspaceInput): Promise<KeyspaceInfo> {
     const k = parse(createKeyspaceSchema, input, "keyspace");
-    const row = this.row(k.name);
+    const row = this.keyspaces.row(k.name);
     if (!row) return this.createKeyspace(input);
     if (row.binding !== k.binding || row.placement !== k.placement || row.slot_count !== k.slotCount) {
       throw new ShardError(
@@ -283,8 +220,8 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   /** Describes a keyspace. */
   getKeyspace(name: string): KeyspaceInfo {
     const keyspace = parse(keyspaceNameSchema, name, "keyspace");
-    const row = this.requireRow(keyspace);
-    const pending = this.pending(keyspace);
+    const row = this.keyspaces.requireRow(keyspace);
+    const pending = this.changes.pending(keyspace);
     const info: KeyspaceInfo = {
       name: row.name,
       binding: row.binding,
@@ -295,7 +232,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     };
     if (pending) info.pendingVersion = pending.map.version;
     if (row.placement === "hash" && row.version > 0) {
-      const map = this.committedMap(keyspace);
+      const map = this.keyspaces.committedMap(keyspace);
       const counts = map.slotCounts();
       info.shards = map.shards.map((s, i) => ({ ...s, slots: counts[i]! }));
     }
@@ -304,10 +241,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
 
   /** Every keyspace, by name. */
   listKeyspaces(): KeyspaceInfo[] {
-    return this.ctx.storage.sql
-      .exec<{ name: string }>("SELECT name FROM keyspaces ORDER BY name")
-      .toArray()
-      .map((r) => this.getKeyspace(r.name));
+    return this.keyspaces.names().map((name) => this.getKeyspace(name));
   }
 
   /**
@@ -317,11 +251,11 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   getMap(keyspace: string, knownVersion?: number): RoutingInfo | null {
     const name = parse(keyspaceNameSchema, keyspace, "keyspace");
     const known = knownVersion === undefined ? undefined : parse(mapVersionSchema, knownVersion, "knownVersion");
-    const row = this.requireRow(name);
+    const row = this.keyspaces.requireRow(name);
     if (known !== undefined && known >= row.version) return null;
     if (row.placement === "entity") return { placement: "entity", keyspace: name, version: row.version };
     if (row.version === 0) throw new ShardError("NotInitialized", `keyspace '${name}' is still being created; retry shortly`, { retryable: true });
-    return { placement: "hash", ...this.committedMap(name).toSnapshot() };
+    return { placement: "hash", ...this.keyspaces.committedMap(name).toSnapshot() };
   }
 
   /**
@@ -331,7 +265,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   resolve(keyspace: string, key: string): string {
     const name = parse(keyspaceNameSchema, keyspace, "keyspace");
     const k = parse(keySchema, key, "key");
-    return this.committedMap(name).shardOfKey(k).id;
+    return this.keyspaces.committedMap(name).shardOfKey(k).id;
   }
 
   /** Adds shards (a count, or specs with ids and location hints) and moves them their share. */
@@ -339,8 +273,8 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     const name = parse(keyspaceNameSchema, keyspace, "keyspace");
     const specs = parse(shardSpecsSchema, shards, "shards");
     const limits = parse(changeOptionsSchema, options ?? {}, "options");
-    const map = this.committedMap(name);
-    const add = this.newShards(name, specs, new Set(map.shards.map((s) => s.id)), limits.dryRun === true);
+    const map = this.keyspaces.committedMap(name);
+    const add = this.keyspaces.newShards(name, specs, new Set(map.shards.map((s) => s.id)), limits.dryRun === true);
     return this.change(name, { add }, limits);
   }
 
@@ -361,19 +295,14 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     const name = parse(keyspaceNameSchema, keyspace, "keyspace");
     const { by, maxSlots, tolerance, ...limits } = parse(rebalanceOptionsSchema, options ?? {}, "options");
     if (by === "slots") return this.change(name, {}, limits);
-    const map = this.committedMap(name);
-    const reports = completeValuesOf((await this.observer.measure(name)).result, `cannot plan '${name}' by ${by}`);
-    const weights = by === "load" ? slotLoadsOf(map.slotCount, reports) : await this.slotSizes(name, map);
-    const plan = planByWeight(map, weights, { ...(maxSlots ? { maxSlots } : {}), ...(tolerance !== undefined ? { tolerance } : {}) });
-    const hot = hotKeysOf(map, reports, 64).keys;
-    const hotSlots = plan.hotSlots.map((h) => ({ ...h, keys: hot.filter((k) => k.slot === h.slot).map((k) => k.key) }));
+    const { plan, hotSlots } = await this.observer.planByWeight(name, by, { ...(maxSlots ? { maxSlots } : {}), ...(tolerance !== undefined ? { tolerance } : {}) });
     const result = await this.change(name, plan, limits);
     return { ...result, predicted: { by, before: plan.before, after: plan.after }, hotSlots };
   }
 
   /** Every keyspace's metrics (or `keyspace`'s), measured now from its shards; see `keyspace-metrics.ts`. */
   async metrics(keyspace?: string): Promise<KeyspaceMetrics[]> {
-    const names = keyspace === undefined ? this.hashKeyspaces() : [parse(keyspaceNameSchema, keyspace, "keyspace")];
+    const names = keyspace === undefined ? this.keyspaces.hashKeyspaces() : [parse(keyspaceNameSchema, keyspace, "keyspace")];
     const out: KeyspaceMetrics[] = [];
     for (const name of names) {
       await this.armObserver(name);
@@ -389,14 +318,14 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
 
   /** The alerts of every keyspace (or `keyspace`'s) as last evaluated; `firing` ones only unless `all`. */
   alerts(keyspace?: string, all = false): Alert[] {
-    const names = keyspace === undefined ? this.hashKeyspaces() : [parse(keyspaceNameSchema, keyspace, "keyspace")];
+    const names = keyspace === undefined ? this.keyspaces.hashKeyspaces() : [parse(keyspaceNameSchema, keyspace, "keyspace")];
     return names.flatMap((name) => this.observer.alerts(name)).filter((a) => all || a.firing);
   }
 
   /** Evaluates `keyspace`'s alerts and autoscaler now (the timer does it every `observeIntervalMs`). */
   async observe(keyspace: string): Promise<{ alerts: Alert[]; decision: { at: number; action: string; reason: string; outcome?: string } }> {
     const name = parse(keyspaceNameSchema, keyspace, "keyspace");
-    this.committedMap(name);
+    this.keyspaces.committedMap(name);
     const { metrics, decision } = await this.observer.observe(name);
     return { alerts: metrics.alerts, decision };
   }
@@ -404,7 +333,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   /** Changes `keyspace`'s alert thresholds, autoscaler settings or evaluation interval (merged into what is set). */
   async configureKeyspace(keyspace: string, settings: unknown): Promise<KeyspaceSettings> {
     const name = parse(keyspaceNameSchema, keyspace, "keyspace");
-    this.committedMap(name);
+    this.keyspaces.committedMap(name);
     const next = this.observer.configure(name, settings);
     await this.timers.after(`${OBSERVE_PREFIX}${name}`, next.observeIntervalMs);
     return next;
@@ -413,28 +342,28 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   /** `keyspace`'s settings, defaults filled in. */
   getSettings(keyspace: string): KeyspaceSettings {
     const name = parse(keyspaceNameSchema, keyspace, "keyspace");
-    this.requireRow(name);
+    this.keyspaces.requireRow(name);
     return this.observer.settings(name);
   }
 
   /** `keyspace`'s autoscaler: settings, state, and its latest decisions, newest first. */
   autoscaler(keyspace: string): ReturnType<Observer["autoscaler"]> {
     const name = parse(keyspaceNameSchema, keyspace, "keyspace");
-    this.requireRow(name);
+    this.keyspaces.requireRow(name);
     return this.observer.autoscaler(name);
   }
 
   /** Stops the autoscaler of `keyspace` from deciding (it keeps measuring). */
   pauseAutoscaler(keyspace: string): ReturnType<Observer["setPaused"]> {
     const name = parse(keyspaceNameSchema, keyspace, "keyspace");
-    this.requireRow(name);
+    this.keyspaces.requireRow(name);
     return this.observer.setPaused(name, true);
   }
 
   /** Lets the autoscaler of `keyspace` decide again. */
   resumeAutoscaler(keyspace: string): ReturnType<Observer["setPaused"]> {
     const name = parse(keyspaceNameSchema, keyspace, "keyspace");
-    this.requireRow(name);
+    this.keyspaces.requireRow(name);
     return this.observer.setPaused(name, false);
   }
 
@@ -443,10 +372,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
    * back or has failed too often). Returns the keyspaces it ran.
    */
   async resumePending(): Promise<string[]> {
-    const names = this.ctx.storage.sql
-      .exec<{ keyspace: string }>("SELECT DISTINCT keyspace FROM changes WHERE status = 'pending' OR phase = 'cleaning up' ORDER BY keyspace")
-      .toArray()
-      .map((r) => r.keyspace);
+    const names = this.changes.unfinished();
     let failure: unknown;
     for (const name of names) await this.apply(name).catch((error: unknown) => (failure ??= error));
     if (failure !== undefined) throw failure;
@@ -456,8 +382,8 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   /** The latest change of `keyspace` (running or finished), with its phase and progress; null if it never changed. */
   getChange(keyspace: string): ChangeStatus | null {
     const name = parse(keyspaceNameSchema, keyspace, "keyspace");
-    this.requireRow(name);
-    const record = this.latestRecord(name);
+    this.keyspaces.requireRow(name);
+    const record = this.changes.latestRecord(name);
     return record ? statusOf(record) : null;
   }
 
@@ -469,9 +395,9 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
    */
   async abortChange(keyspace: string): Promise<ChangeStatus> {
     const name = parse(keyspaceNameSchema, keyspace, "keyspace");
-    this.requireRow(name);
+    this.keyspaces.requireRow(name);
     const requestedAt = Date.now();
-    const plan = this.pending(name);
+    const plan = this.changes.pending(name);
     if (plan && plan.grants.length > 0) {
       throw new ShardError("InvalidArgument", `keyspace '${name}' is still being created; creation finishes by itself and is not rolled back`);
     }
@@ -479,9 +405,9 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     this.abortRequests.add(name);
     try {
       return await this.serialize(name, async () => {
-        const pending = this.pending(name);
+        const pending = this.changes.pending(name);
         if (!pending) {
-          const latest = this.latestRecord(name);
+          const latest = this.changes.latestRecord(name);
           if (latest?.phase === "rolled back" && (latest.finishedAt ?? 0) >= requestedAt) return statusOf(latest);
           throw new ShardError("InvalidArgument", `keyspace '${name}' has no change in progress to roll back`);
         }
@@ -497,8 +423,8 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   /** What is wrong with the change of `keyspace`, if anything, and how to get out of it. */
   diagnose(keyspace: string): Diagnosis {
     const name = parse(keyspaceNameSchema, keyspace, "keyspace");
-    this.requireRow(name);
-    const record = this.latestRecord(name);
+    this.keyspaces.requireRow(name);
+    const record = this.changes.latestRecord(name);
     return diagnosisOf(name, record ? statusOf(record) : null, RESUME_DELAY_MS);
   }
 
@@ -536,13 +462,13 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
 
   /** Plans `change` (or takes `planned`) and, unless a dry run, stores and runs it. */
   private async change(keyspace: string, change: ShardChange | Plan, options: ChangeOptions): Promise<ChangeResult> {
-    const row = this.requireRow(keyspace);
+    const row = this.keyspaces.requireRow(keyspace);
     if (row.placement !== "hash") throw new ShardError("InvalidArgument", `keyspace '${keyspace}' uses entity placement and has no shards`);
     const { dryRun, ...limits } = options;
-    if (this.pending(keyspace) && !dryRun) {
+    if (this.changes.pending(keyspace) && !dryRun) {
       throw new ShardError("ChangeInProgress", `keyspace '${keyspace}' has a change in progress; retry when it commits`, { retryable: true });
     }
-    const current = this.committedMap(keyspace);
+    const current = this.keyspaces.committedMap(keyspace);
     const plan: Plan = "moves" in change ? change : planChange(current, change);
     const reshaped = "moves" in change ? false : Boolean(change.add?.length || change.remove?.length);
     const predicted = { by: "slots" as const, before: slotBalance(current.slotCounts()), after: slotBalance(plan.map.slotCounts()) };
@@ -552,7 +478,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     if (plan.movedSlots === 0 && !reshaped) {
       return { keyspace, version: row.version, movedSlots: 0, moves: [], predicted };
     }
-    this.storePending(keyspace, { map: plan.map.toSnapshot(), moves: plan.moves, grants: [], ...limits });
+    this.changes.storePending(keyspace, { map: plan.map.toSnapshot(), moves: plan.moves, grants: [], ...limits });
     const record = await this.apply(keyspace);
     return {
       keyspace,
@@ -572,7 +498,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
 
   /** The timer's evaluation of `keyspace`, re-armed first; a keyspace gone since stops it. */
   private async observeOnTimer(keyspace: string): Promise<void> {
-    if (!this.row(keyspace)) return;
+    if (!this.keyspaces.row(keyspace)) return;
     await this.timers.after(`${OBSERVE_PREFIX}${keyspace}`, this.observer.settings(keyspace).observeIntervalMs);
     try {
       await this.observer.observe(keyspace);
@@ -585,31 +511,16 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
 
   /** Sets `keyspace`'s evaluation timer unless it is set. */
   private async armObserver(keyspace: string): Promise<void> {
-    if (this.row(keyspace)?.placement !== "hash") return;
+    if (this.keyspaces.row(keyspace)?.placement !== "hash") return;
     await this.timers.ensure(`${OBSERVE_PREFIX}${keyspace}`, this.observer.settings(keyspace).observeIntervalMs);
   }
 
-  private hashKeyspaces(): string[] {
-    return this.ctx.storage.sql
-      .exec<{ name: string }>("SELECT name FROM keyspaces WHERE placement = 'hash' AND version > 0 ORDER BY name")
-      .toArray()
-      .map((r) => r.name);
-  }
-
   private shardStub(keyspace: string, shard: string) {
-    const namespace = this.namespace(this.requireRow(keyspace).binding);
+    const namespace = this.namespace(this.keyspaces.requireRow(keyspace).binding);
     return namespace.getByName(`${keyspace}:${shard}`) as unknown as ShardProtocol & {
       dsMeasure(): Promise<ShardReport | Failure>;
       dsSlotSizes(): Promise<[number, number][] | Failure>;
     };
-  }
-
-  /** Bytes per slot of every shard of `map`'s keyspace; `Incomplete` unless all answered. */
-  private async slotSizes(keyspace: string, map: ShardMap): Promise<Float64Array> {
-    const result = await fanOut(map.shards.map((s) => s.id), async (shard) => unwrap(await this.shardStub(keyspace, shard).dsSlotSizes()));
-    const sizes = new Float64Array(map.slotCount);
-    for (const [slot, bytes] of completeValuesOf(result, `the slot sizes of '${keyspace}'`).flat()) if (slot < map.slotCount) sizes[slot] = bytes;
-    return sizes;
   }
 
 
@@ -619,7 +530,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
    */
   private apply(keyspace: string): Promise<ChangeRecord | undefined> {
     return this.serialize(keyspace, async () => {
-      const plan = this.pending(keyspace);
+      const plan = this.changes.pending(keyspace);
       if (!plan) return this.finishCleanUp(keyspace);
       // Should this invocation die part-way, the alarm goes on with the change.
       await this.timers.after(RESUME_TIMER, RESUME_DELAY_MS);
@@ -657,7 +568,6 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
         );
       }
       this.commit(keyspace, plan.map, "committed");
-      this.maps.set(keyspace, next);
       record.phase = "cleaning up";
       ctx.save();
       await cleanUp(ctx);
@@ -686,15 +596,14 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     }
     // The old assignment, committed at the change's version: routers refresh to it, and the next
     // change gets a newer version than anything the rolled-back one wrote on shards.
-    this.commit(record.keyspace, { ...this.committedMap(record.keyspace).toSnapshot(), version: record.version }, "rolled-back");
-    this.maps.delete(record.keyspace);
+    this.commit(record.keyspace, { ...this.keyspaces.committedMap(record.keyspace).toSnapshot(), version: record.version }, "rolled-back");
     this.finish(ctx, "rolled back");
   }
 
   /** A committed change whose clean-up was interrupted: drop the rows its sources gave away. */
   private async finishCleanUp(keyspace: string): Promise<ChangeRecord | undefined> {
-    const record = this.latestRecord(keyspace);
-    const plan = record && this.planOf(keyspace, record.version);
+    const record = this.changes.latestRecord(keyspace);
+    const plan = record && this.changes.planOf(keyspace, record.version);
     if (!record || !plan || record.phase !== "cleaning up") return undefined;
     const ctx = this.changeContext(keyspace, plan, record);
     await cleanUp(ctx);
@@ -706,7 +615,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     ctx.record.finishedAt = Date.now();
     ctx.save();
     if (phase === "done") this.observer.recordPauses(ctx.record.keyspace, ctx.record.moves.flatMap((m) => (m.pauseMs === undefined ? [] : [m.pauseMs])));
-    if (!this.ctx.storage.sql.exec("SELECT 1 FROM changes WHERE status = 'pending' OR phase = 'cleaning up' LIMIT 1").toArray().length) {
+    if (this.changes.unfinished().length === 0) {
       void this.timers.cancel(RESUME_TIMER);
     }
     return ctx.record;
@@ -715,26 +624,16 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   /** Stores `map` as the committed map of `keyspace` and marks its change `status`. */
   private commit(keyspace: string, map: ShardMapSnapshot, status: "committed" | "rolled-back"): void {
     this.ctx.storage.transactionSync(() => {
-      const sql = this.ctx.storage.sql;
-      sql.exec("DELETE FROM shards WHERE keyspace = ?", keyspace);
-      sql.exec("DELETE FROM slot_runs WHERE keyspace = ?", keyspace);
-      map.shards.forEach((s, i) =>
-        sql.exec("INSERT INTO shards (keyspace, id, position, location_hint) VALUES (?, ?, ?, ?)", keyspace, s.id, i, s.locationHint ?? null),
-      );
-      for (const [start, shard] of map.runs) {
-        sql.exec("INSERT INTO slot_runs (keyspace, start, shard_id) VALUES (?, ?, ?)", keyspace, start, map.shards[shard]!.id);
-      }
-      sql.exec("UPDATE keyspaces SET version = ? WHERE name = ?", map.version, keyspace);
-      sql.exec("UPDATE changes SET status = ?, committed_at = ? WHERE keyspace = ? AND version = ?", status, Date.now(), keyspace, map.version);
+      this.keyspaces.saveMap({ ...map, keyspace });
+      this.changes.markCommitted(keyspace, map.version, status);
     });
   }
 
   /** What moves.ts needs to run the change `plan` of `keyspace`. */
   private changeContext(keyspace: string, plan: StoredPlan, stored?: ChangeRecord): ChangeContext {
-    const row = this.requireRow(keyspace);
+    const row = this.keyspaces.requireRow(keyspace);
     const namespace = this.namespace(row.binding);
-    const record = stored ?? this.recordOf(keyspace, plan);
-    const sql = this.ctx.storage.sql;
+    const record = stored ?? this.changes.recordOf(keyspace, plan);
     return {
       plan,
       record,
@@ -742,7 +641,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
       transfer: (shard: string, ranges: SlotRange[]): SlotTransfer => ({ keyspace, shard, slotCount: row.slot_count, version: plan.map.version, ranges }),
       save: () => {
         record.updatedAt = Date.now();
-        sql.exec("UPDATE changes SET record = ?, phase = ? WHERE keyspace = ? AND version = ?", JSON.stringify(record), record.phase, keyspace, record.version);
+        this.changes.saveRecord(record);
       },
       stepped: async (step, move) => {
         await this.onMoveStep(step, { keyspace, version: record.version, from: move.from, to: move.to });
@@ -759,33 +658,8 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
    */
   protected onMoveStep(_step: MoveStep, _move: { keyspace: string; version: number; from: string; to: string }): void | Promise<void> {}
 
-  /** The stored record of the pending change `plan` (one made from the plan for changes stored before records). */
-  private recordOf(keyspace: string, plan: StoredPlan): ChangeRecord {
-    const row = this.ctx.storage.sql
-      .exec<{ record: string | null; created_at: number }>("SELECT record, created_at FROM changes WHERE keyspace = ? AND version = ?", keyspace, plan.map.version)
-      .toArray()[0];
-    if (row?.record) return JSON.parse(row.record) as ChangeRecord;
-    return newRecord(keyspace, plan, row?.created_at ?? Date.now());
-  }
 
-  private latestRecord(keyspace: string): ChangeRecord | undefined {
-    const row = this.ctx.storage.sql
-      .exec<{ record: string | null; plan: string; created_at: number; status: string }>(
-        "SELECT record, plan, created_at, status FROM changes WHERE keyspace = ? ORDER BY version DESC LIMIT 1",
-        keyspace,
-      )
-      .toArray()[0];
-    if (!row) return undefined;
-    if (row.record) return JSON.parse(row.record) as ChangeRecord;
-    const record = newRecord(keyspace, JSON.parse(row.plan) as StoredPlan, row.created_at);
-    if (row.status === "committed") record.phase = "done";
-    return record;
-  }
 
-  private planOf(keyspace: string, version: number): StoredPlan | undefined {
-    const row = this.ctx.storage.sql.exec<{ plan: string }>("SELECT plan FROM changes WHERE keyspace = ? AND version = ?", keyspace, version).toArray()[0];
-    return row ? (JSON.parse(row.plan) as StoredPlan) : undefined;
-  }
 
   /** Runs `run` after every earlier run for `keyspace` settled. */
   private serialize<T>(keyspace: string, run: () => Promise<T>): Promise<T> {
@@ -801,80 +675,11 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     return result;
   }
 
-  /** Ids (given or generated) for new shards; a dry run does not use up generated ids. */
-  private newShards(keyspace: string, specs: number | ShardSpec[], taken: Set<string>, dryRun = false): ShardInfo[] {
-    const list: ShardSpec[] = typeof specs === "number" ? Array.from({ length: specs }, () => ({})) : specs;
-    const used = new Set(taken);
-    for (const s of list) if (s.id) used.add(s.id);
-    // Generated ids are never reused, so a removed shard's object is never mistaken for a new one.
-    let counter = this.ctx.storage.sql
-      .exec<{ n: number | null }>("SELECT next_shard AS n FROM keyspaces WHERE name = ?", keyspace)
-      .toArray()[0]?.n ?? 0;
-    return list.map((spec) => {
-      let id = spec.id;
-      while (!id) {
-        const candidate = `s${counter++}`;
-        if (!used.has(candidate)) id = candidate;
-      }
-      used.add(id);
-      if (!dryRun) this.ctx.storage.sql.exec("UPDATE keyspaces SET next_shard = ? WHERE name = ?", counter, keyspace);
-      return spec.locationHint ? { id, locationHint: spec.locationHint } : { id };
-    });
-  }
 
-  private storePending(keyspace: string, plan: StoredPlan): void {
-    const now = Date.now();
-    this.ctx.storage.sql.exec(
-      "INSERT INTO changes (keyspace, version, status, plan, created_at, record, phase) VALUES (?, ?, 'pending', ?, ?, ?, 'planned')",
-      keyspace,
-      plan.map.version,
-      JSON.stringify(plan),
-      now,
-      JSON.stringify(newRecord(keyspace, plan, now)),
-    );
-  }
 
-  private pending(keyspace: string): StoredPlan | undefined {
-    const row = this.ctx.storage.sql
-      .exec<{ plan: string }>("SELECT plan FROM changes WHERE keyspace = ? AND status = 'pending'", keyspace)
-      .toArray()[0];
-    return row ? (JSON.parse(row.plan) as StoredPlan) : undefined;
-  }
 
-  private committedMap(keyspace: string): ShardMap {
-    const row = this.requireRow(keyspace);
-    if (row.placement !== "hash") throw new ShardError("InvalidArgument", `keyspace '${keyspace}' uses entity placement and has no map`);
-    const cached = this.maps.get(keyspace);
-    if (cached && cached.version === row.version) return cached;
-    if (row.version === 0) throw new ShardError("NotInitialized", `keyspace '${keyspace}' is still being created; retry shortly`, { retryable: true });
-    const shards = this.ctx.storage.sql
-      .exec<{ id: string; location_hint: string | null }>("SELECT id, location_hint FROM shards WHERE keyspace = ? ORDER BY position", keyspace)
-      .toArray()
-      .map((r): ShardInfo => (r.location_hint ? { id: r.id, locationHint: r.location_hint as ShardInfo["locationHint"] } : { id: r.id }));
-    const index = new Map(shards.map((s, i) => [s.id, i]));
-    const runs = this.ctx.storage.sql
-      .exec<{ start: number; shard_id: string }>("SELECT start, shard_id FROM slot_runs WHERE keyspace = ? ORDER BY start", keyspace)
-      .toArray()
-      .map((r): [number, number] => [r.start, index.get(r.shard_id)!]);
-    const map = ShardMap.fromSnapshot({ keyspace, version: row.version, slotCount: row.slot_count, shards, runs });
-    this.maps.set(keyspace, map);
-    return map;
-  }
 
-  private row(name: string) {
-    return this.ctx.storage.sql
-      .exec<{ name: string; binding: string; placement: "hash" | "entity"; slot_count: number; version: number }>(
-        "SELECT name, binding, placement, slot_count, version FROM keyspaces WHERE name = ?",
-        name,
-      )
-      .toArray()[0];
-  }
 
-  private requireRow(name: string) {
-    const row = this.row(name);
-    if (!row) throw new ShardError("UnknownKeyspace", `keyspace '${name}' does not exist`);
-    return row;
-  }
 
   private namespace(binding: string): DurableObjectNamespace {
     const candidate = (this.env as Record<string, unknown>)[binding];
@@ -891,16 +696,3 @@ function slotBalance(counts: readonly number[]): number {
   return mean > 0 ? Math.max(...counts) / mean : 1;
 }
 
-/** The record of a change that has not run yet. */
-function newRecord(keyspace: string, plan: StoredPlan, startedAt: number): ChangeRecord {
-  return {
-    keyspace,
-    version: plan.map.version,
-    phase: "planned",
-    startedAt,
-    updatedAt: startedAt,
-    failedAttempts: 0,
-    moves: plan.moves.map((m) => ({ from: m.from, to: m.to, ranges: m.ranges, phase: "planned" })),
-    moveDurations: [],
-  };
-}

@@ -8,13 +8,11 @@ export {
   DEFAULT_DIRECTORY_NAME,
   DIRECTORY_METHODS,
   type DirectoryMethod,
-  type ChangeOptions,
-  type RebalanceOptions,
-  type ChangeResult,
   type CreateKeyspaceInput,
   type KeyspaceInfo,
   type RoutingInfo,
 } from "./directory.js";
+export type { ChangeOptions, ChangeResult, RebalanceOptions } from "./change-options.js";
 export type { MoveStep } from "./moves.js";
 export { directoryClient, type DirectoryClient, type DirectoryNamespace } from "./directory-client.js";
 export { ShardedObject, type KeyspaceSchema, type Ownership, type SlotData, type SlotTransfer } from "./sharded-object.js";

@@ -7,9 +7,10 @@ import { z } from "zod";
 import { alertSettingsSchema, evaluateAlerts, type Alert } from "./alerts.js";
 import { autoscalerSettingsSchema, decide, type AutoscalerAction, type AutoscalerSettings, type AutoscalerState } from "./autoscaler.js";
 import type { ChangeStatus } from "./change-status.js";
-import { fanOut, type FanOutResult } from "./fan-out.js";
+import { completeValuesOf, fanOut, type FanOutResult } from "./fan-out.js";
 import { Histogram, type HistogramSnapshot } from "./histogram.js";
-import { emptyHistogram, keyspaceMetrics, type KeyspaceMetrics } from "./keyspace-metrics.js";
+import { emptyHistogram, hotKeysOf, keyspaceMetrics, slotLoadsOf, type KeyspaceMetrics } from "./keyspace-metrics.js";
+import { planByWeight, type HotSlot, type WeightedPlan, type WeightedPlanOptions } from "./weighted-planner.js";
 import { unwrap, type Failure } from "./result.js";
 import { parse } from "./schema.js";
 import type { ShardMap } from "./shard-map.js";
@@ -55,7 +56,7 @@ const MEASURE_DEADLINE_MS = 10_000;
 export interface ObserverHost {
   sql: SqlStorage;
   map(keyspace: string): ShardMap;
-  stub(keyspace: string, shard: string): { dsMeasure(): Promise<ShardReport | Failure> };
+  stub(keyspace: string, shard: string): { dsMeasure(): Promise<ShardReport | Failure>; dsSlotSizes(): Promise<[number, number][] | Failure> };
   latestChange(keyspace: string): ChangeStatus | null;
   /** Starts the change an autoscaler decision asks for; resolves when it finished. */
   act(keyspace: string, decision: Exclude<AutoscalerAction, { action: "none" }>): Promise<{ version: number }>;
@@ -109,6 +110,24 @@ export class Observer {
       deadlineMs: MEASURE_DEADLINE_MS,
     });
     return { map, result };
+  }
+
+  /**
+   * A plan of moves that evens out `by` (measured load, or the bytes of the slot tables), with the
+   * hot slots it cannot balance and their hot keys. `Incomplete` unless every shard answered.
+   */
+  async planByWeight(keyspace: string, by: "load" | "storage", options: WeightedPlanOptions): Promise<{ plan: WeightedPlan; hotSlots: (HotSlot & { keys: string[] })[] }> {
+    const { map, result } = await this.measure(keyspace);
+    const reports = completeValuesOf(result, `cannot plan '${keyspace}' by ${by}`);
+    let weights = slotLoadsOf(map.slotCount, reports);
+    if (by === "storage") {
+      const sizes = await fanOut(map.shards.map((s) => s.id), async (shard) => unwrap(await this.host.stub(keyspace, shard).dsSlotSizes()));
+      weights = new Float64Array(map.slotCount);
+      for (const [slot, bytes] of completeValuesOf(sizes, `cannot plan '${keyspace}' by storage`).flat()) if (slot < map.slotCount) weights[slot] = bytes;
+    }
+    const plan = planByWeight(map, weights, options);
+    const hot = hotKeysOf(map, reports, 64).keys;
+    return { plan, hotSlots: plan.hotSlots.map((h) => ({ ...h, keys: hot.filter((k) => k.slot === h.slot).map((k) => k.key) })) };
   }
 
   /** The keyspace's metrics, measured now; alerts as last evaluated. */

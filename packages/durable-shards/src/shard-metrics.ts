@@ -2,17 +2,18 @@
  * Per-shard measurement: what each shard counts about the calls it serves, cheaply.
  *
  * A call costs a few in-memory increments: its method's counters and latency histogram, its
- * slot's call count, and its key's count in an exact per-interval tally. Nothing touches storage
- * on the call path. A timer flushes the counts to SQLite (`flush`), folding the key tally into a
- * space-saving sketch (`hot-keys.ts`, weighted: every count stays within total / capacity of the
- * truth). An eviction loses at most the counts since the last flush.
+ * slot's call count, and its key's count in an exact tally of the interval (`KeyTally`, typed
+ * arrays keyed by the key's hash). The tally folds into a space-saving sketch (`hot-keys.ts`:
+ * every count within total / capacity of the truth) when it fills and at each flush. Nothing
+ * touches storage on the call path. A timer flushes the counts to SQLite (`flush`); an eviction
+ * loses at most the counts since the last flush.
  *
  * Load is a rate: each slot keeps an exponentially decayed call count (time constant
  * `loadWindowMs`), so a steady r calls/s settles at r × window, and older traffic fades. Counts
- * are stored scaled to a reference time, so a flush adds to them without reading them; the
- * reference moves forward (one UPDATE) before the scale could overflow.
+ * are stored scaled to a reference time, so a flush only adds to them; the reference moves
+ * forward (rescaling every row) before the scale could overflow.
  */
-import { HotKeys, type HotKeysSnapshot } from "./hot-keys.js";
+import { HotKeys, KeyTally, type HotKeysSnapshot } from "./hot-keys.js";
 import { Histogram, type HistogramSnapshot } from "./histogram.js";
 import type { Migration } from "./migrations.js";
 
@@ -63,14 +64,17 @@ export const DEFAULT_MEASUREMENT = { enabled: true, flushIntervalMs: 10_000, loa
 export const MEASUREMENT_TABLES: Migration["up"] = `
   CREATE TABLE _ds_metric_methods (method TEXT PRIMARY KEY, calls INTEGER NOT NULL, errors INTEGER NOT NULL,
     refusals INTEGER NOT NULL, latency TEXT NOT NULL);
-  CREATE TABLE _ds_slot_load (slot INTEGER PRIMARY KEY, calls INTEGER NOT NULL, scaled REAL NOT NULL);
+  CREATE TABLE _ds_slot_load (block INTEGER PRIMARY KEY, scaled BLOB NOT NULL);
   CREATE TABLE _ds_metric_state (id INTEGER PRIMARY KEY CHECK (id = 1), since INTEGER NOT NULL,
     reference INTEGER NOT NULL, hot_keys TEXT NOT NULL)`;
 
-/** Distinct keys tallied exactly before they are folded into the sketch. */
-const KEY_TALLY = 2_048;
 /** Scaled counts grow by e per load window; the reference moves before e^40. */
 const REBASE_AFTER = 40;
+/**
+ * Slots per stored row of load: a flush rewrites one row per block it touched (a Float64Array of
+ * scaled counts), not one per slot, so flushing costs a few writes however many slots took calls.
+ */
+const BLOCK = 256;
 
 interface Pending {
   calls: number;
@@ -87,8 +91,8 @@ export class ShardMeasurement {
   private methods = new Map<string, Pending>();
   private slotCalls: Uint32Array | undefined;
   private touched = false;
-  private keys = new Map<string, number>();
   private sketch: HotKeys | undefined;
+  private readonly tally = new KeyTally(() => this.stored());
   /** Whether counts wait for a flush (and its timer is set). */
   dirty = false;
 
@@ -101,8 +105,11 @@ export class ShardMeasurement {
     this.capacity = options.hotKeys ?? DEFAULT_MEASUREMENT.hotKeys;
   }
 
-  /** Counts a call of `method` that ran for `key` in `slot` (slot -1: no slot, e.g. a shard method). */
-  served(method: string, slot: number, slotCount: number, key: string | undefined, seconds: number, failed: boolean): void {
+  /**
+   * Counts a call of `method` that ran for `key` (of `hash`, its `hashKey`) in `slot` (slot -1:
+   * no slot, e.g. a shard method; key undefined: no key).
+   */
+  served(method: string, slot: number, slotCount: number, key: string | undefined, hash: number, seconds: number, failed: boolean): void {
     const m = this.methods.get(method) ?? this.method(method);
     m.calls++;
     if (failed) m.errors++;
@@ -112,10 +119,7 @@ export class ShardMeasurement {
       calls[slot]!++;
       this.touched = true;
     }
-    if (key !== undefined) {
-      this.keys.set(key, (this.keys.get(key) ?? 0) + 1);
-      if (this.keys.size > KEY_TALLY) this.foldKeys();
-    }
+    if (key !== undefined) this.tally.count(key, hash);
   }
 
   /** Counts a refusal of a call of `method`. */
@@ -128,7 +132,11 @@ export class ShardMeasurement {
     const state = this.state(now);
     let reference = state.reference;
     if ((now - reference) / this.loadWindowMs > REBASE_AFTER) {
-      this.sql.exec("UPDATE _ds_slot_load SET scaled = scaled * ?", Math.exp(-(now - reference) / this.loadWindowMs));
+      const factor = Math.exp(-(now - reference) / this.loadWindowMs);
+      for (const [block, scaled] of this.blocks()) {
+        for (let i = 0; i < scaled.length; i++) scaled[i]! *= factor;
+        this.writeBlock(block, scaled);
+      }
       reference = now;
     }
     for (const [method, m] of this.methods) {
@@ -146,17 +154,17 @@ export class ShardMeasurement {
     const calls = this.slotCalls;
     if (calls && this.touched) {
       const weight = Math.exp((now - reference) / this.loadWindowMs);
-      for (let slot = 0; slot < calls.length; slot++) {
-        const n = calls[slot]!;
-        if (n === 0) continue;
-        this.sql.exec(
-          "INSERT INTO _ds_slot_load (slot, calls, scaled) VALUES (?, ?, ?) ON CONFLICT (slot) DO UPDATE SET calls = calls + excluded.calls, scaled = scaled + excluded.scaled",
-          slot, n, n * weight,
-        );
+      for (let start = 0; start < calls.length; start += BLOCK) {
+        const counts = calls.subarray(start, start + BLOCK);
+        if (!counts.some((n) => n > 0)) continue;
+        const block = start / BLOCK;
+        const row = this.sql.exec<{ scaled: ArrayBuffer }>("SELECT scaled FROM _ds_slot_load WHERE block = ?", block).toArray()[0];
+        const scaled = row ? new Float64Array(row.scaled) : new Float64Array(BLOCK);
+        counts.forEach((n, i) => (scaled[i]! += n * weight));
+        this.writeBlock(block, scaled);
       }
       calls.fill(0);
     }
-    this.foldKeys();
     this.sql.exec(
       "UPDATE _ds_metric_state SET reference = ?, hot_keys = ? WHERE id = 1",
       reference, JSON.stringify(this.hotKeys().snapshot()),
@@ -199,17 +207,15 @@ export class ShardMeasurement {
     const age = Math.max(now - state.since, 1_000);
     const seconds = (this.loadWindowMs / 1000) * (1 - Math.exp(-age / this.loadWindowMs));
     const counts = new Map<number, number>();
-    for (const row of this.sql.exec<{ slot: number; scaled: number }>("SELECT slot, scaled FROM _ds_slot_load")) {
-      counts.set(row.slot, row.scaled * decay);
-    }
+    for (const [block, scaled] of this.blocks()) scaled.forEach((c, i) => c > 0 && counts.set(block * BLOCK + i, c * decay));
     const pending = this.slotCalls;
     if (pending && this.touched) pending.forEach((n, slot) => n > 0 && counts.set(slot, (counts.get(slot) ?? 0) + n));
     return [...counts].filter(([, c]) => c > 1e-9).map(([slot, c]) => [slot, c / seconds]);
   }
 
-  /** The hot-key sketch with the pending tally folded in. */
+  /** The hot-key sketch: as last flushed (loaded once per object lifetime), plus what was counted since. */
   hotKeys(): HotKeys {
-    this.foldKeys();
+    this.tally.fold();
     return this.stored();
   }
 
@@ -218,14 +224,7 @@ export class ShardMeasurement {
     return this.state(now).since;
   }
 
-  private foldKeys(): void {
-    if (this.keys.size === 0) return;
-    const sketch = this.stored();
-    for (const [key, n] of this.keys) sketch.offer(key, n);
-    this.keys = new Map();
-  }
-
-  /** The sketch as last flushed (loaded once per object lifetime) plus what was folded since. */
+  /** The sketch without the tally folded in. */
   private stored(): HotKeys {
     if (!this.sketch) {
       const row = this.sql.exec<{ hot_keys: string }>("SELECT hot_keys FROM _ds_metric_state").toArray()[0];
@@ -233,6 +232,21 @@ export class ShardMeasurement {
       this.sketch = snapshot && snapshot.capacity === this.capacity ? HotKeys.from(snapshot) : new HotKeys(this.capacity);
     }
     return this.sketch;
+  }
+
+  private blocks(): [number, Float64Array][] {
+    return this.sql
+      .exec<{ block: number; scaled: ArrayBuffer }>("SELECT block, scaled FROM _ds_slot_load")
+      .toArray()
+      .map((r) => [r.block, new Float64Array(r.scaled)]);
+  }
+
+  private writeBlock(block: number, scaled: Float64Array): void {
+    this.sql.exec(
+      "INSERT INTO _ds_slot_load (block, scaled) VALUES (?, ?) ON CONFLICT (block) DO UPDATE SET scaled = excluded.scaled",
+      block,
+      scaled.buffer.slice(scaled.byteOffset, scaled.byteOffset + scaled.byteLength),
+    );
   }
 
   private method(name: string): Pending {

@@ -309,9 +309,10 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
       typeof method === "string" &&
       this.methods.has(method)
     ) {
-      const slot = slotOfHash(hashKey(key), own.slotCount);
+      const hash = hashKey(key);
+      const slot = slotOfHash(hash, own.slotCount);
       if (!rangesContain(own.ranges, slot)) return this.#refuse(method, this.slotRefusal(own, slot));
-      return this.run(slot, own.slotCount, method, this.callable(method), key, args);
+      return this.run(slot, own.slotCount, method, this.callable(method), key, hash, args);
     }
     try {
       return this.routedCallChecked(keyspace, shard, key, version, method, args);
@@ -331,15 +332,16 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
       if (this.ctx.id.name !== undefined && this.ctx.id.name !== expected) {
         return this.#refuse(name, refusal(0, `object '${this.ctx.id.name}' is not the entity '${expected}'`));
       }
-      return this.run(-1, 0, name, fn, f.key, args);
+      return this.run(-1, 0, name, fn, f.key, hashKey(f.key), args);
     }
     const own = this.ownership;
     if (!own || own.keyspace !== f.keyspace || own.shard !== f.shard) {
       return this.#refuse(name, refusal(own?.version ?? 0, `object is not shard '${f.shard}' of '${f.keyspace}'`));
     }
-    const slot = slotOfHash(hashKey(f.key), own.slotCount);
+    const hash = hashKey(f.key);
+    const slot = slotOfHash(hash, own.slotCount);
     if (!rangesContain(own.ranges, slot)) return this.#refuse(name, this.slotRefusal(own, slot));
-    return this.run(slot, own.slotCount, name, fn, f.key, args);
+    return this.run(slot, own.slotCount, name, fn, f.key, hash, args);
   }
 
   /**
@@ -347,19 +349,19 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
    * method cannot interleave with a release, so only a method that returns a promise is tracked;
    * it is registered in the same turn it started.
    */
-  private run(slot: number, slotCount: number, method: string, fn: (...args: unknown[]) => unknown, key: string | undefined, args: unknown[]): unknown {
+  private run(slot: number, slotCount: number, method: string, fn: (...args: unknown[]) => unknown, key: string | undefined, hash: number, args: unknown[]): unknown {
     const measure = this.#measure;
     let result: unknown;
     try {
       result = args.length === 0 ? fn.call(this, key) : fn.call(this, key, ...args);
     } catch (error) {
-      if (measure) this.#served(measure, method, slot, slotCount, key, 0, true);
+      if (measure) this.#served(measure, method, slot, slotCount, key, hash, 0, true);
       return failureOrThrow(error);
     }
     // The clock of a Worker stands still while code runs, so a synchronous call's latency is 0
     // without reading it; an async call's is the time its I/O took.
     if (!isThenable(result)) {
-      if (measure) this.#served(measure, method, slot, slotCount, key, 0, false);
+      if (measure) this.#served(measure, method, slot, slotCount, key, hash, 0, false);
       return result;
     }
     const started = measure ? Date.now() : 0;
@@ -367,11 +369,11 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     return Promise.resolve(result)
       .then(
         (value) => {
-          if (measure) this.#served(measure, method, slot, slotCount, key, (Date.now() - started) / 1000, false);
+          if (measure) this.#served(measure, method, slot, slotCount, key, hash, (Date.now() - started) / 1000, false);
           return value;
         },
         (error: unknown) => {
-          if (measure) this.#served(measure, method, slot, slotCount, key, (Date.now() - started) / 1000, true);
+          if (measure) this.#served(measure, method, slot, slotCount, key, hash, (Date.now() - started) / 1000, true);
           return failureOrThrow(error);
         },
       )
@@ -379,8 +381,8 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   }
 
   /** Counts a call and makes sure a flush is due. */
-  #served(measure: ShardMeasurement, method: string, slot: number, slotCount: number, key: string | undefined, seconds: number, failed: boolean): void {
-    measure.served(method, slot, slotCount, key, seconds, failed);
+  #served(measure: ShardMeasurement, method: string, slot: number, slotCount: number, key: string | undefined, hash: number, seconds: number, failed: boolean): void {
+    measure.served(method, slot, slotCount, key, hash, seconds, failed);
     if (!measure.dirty) this.#armFlush(measure);
   }
 
@@ -424,7 +426,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
       if (own.version > f.version) {
         return this.#refuse(name, refusal(own.version, `shard '${own.shard}' changed at map version ${own.version}, after the caller's ${f.version}`));
       }
-      return this.run(-1, 0, name, (_key, ...rest) => fn.call(this, ...rest), undefined, args);
+      return this.run(-1, 0, name, (_key, ...rest) => fn.call(this, ...rest), undefined, 0, args);
     });
   }
 

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { HotKeys } from "../src/index.js";
+import { HotKeys, hashKey } from "../src/index.js";
+import { KeyTally } from "../src/hot-keys.js";
 
 /** A zipf-like stream (s = 0.99) over `keys` keys, seeded, with `n` draws. */
 function zipfStream(keys: number, n: number, seed: number): string[] {
@@ -68,5 +69,28 @@ describe("HotKeys (space-saving)", () => {
     expect(restored.top()).toEqual(sketch.top());
     expect(restored.total).toBe(7);
     expect(() => new HotKeys(0)).toThrow(RangeError);
+  });
+
+  it("keeps its bound when fed through a tally that folds as it fills (weighted offers)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 60 }), { maxLength: 600 }), fc.integer({ min: 1, max: 16 }), (draws, capacity) => {
+        const sketch = new HotKeys(capacity);
+        // 16 table slots: it folds after 8 distinct keys, many times over the stream.
+        const tally = new KeyTally(() => sketch, 16);
+        const exact = new Map<string, number>();
+        for (const d of draws) {
+          tally.count(`k${d}`, hashKey(`k${d}`));
+          exact.set(`k${d}`, (exact.get(`k${d}`) ?? 0) + 1);
+        }
+        tally.fold();
+        if (sketch.total !== draws.length) return false;
+        for (const t of sketch.top(capacity)) {
+          const truth = exact.get(t.key) ?? 0;
+          if (t.count < truth || t.count - truth > sketch.errorBound()) return false;
+        }
+        return [...exact].every(([k, n]) => n <= sketch.errorBound() || sketch.top(capacity).some((t) => t.key === k));
+      }),
+      { seed: 7, numRuns: 200 },
+    );
   });
 });
