@@ -1,8 +1,9 @@
-import { env } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { MapCache, ShardRouter, metricsJson, metricsText } from "../src/index.js";
-import { directory, rejection, uniqueName } from "./helpers.js";
+import { directory, directoryStub, rejection, uniqueName } from "./helpers.js";
+import { exceptionsIn } from "./fixtures/worker.js";
 import type { MeteredKv } from "./fixtures/worker.js";
 
 async function metered(shards: number, slotCount = 256) {
@@ -155,8 +156,57 @@ describe("alerts", () => {
   });
 });
 
+describe("bad input to the operations", () => {
+  it("answers each with a precise typed error, counted as no failed invocation", async () => {
+    const { name } = await metered(1);
+    const cases: [() => Promise<unknown>, RegExp][] = [
+      [() => directory().metrics("no such keyspace"), /keyspace/],
+      [() => directory().metrics("missing-keyspace"), /does not exist/],
+      [() => directory().observe(42 as unknown as string), /keyspace/],
+      [() => directory().alerts({} as unknown as string), /keyspace/],
+      [() => directory().rebalance(name, { by: "load", maxSlots: -1 }), /options.maxSlots/],
+      [() => directory().rebalance(name, { tolerance: "big" as unknown as number }), /options.tolerance/],
+      [() => directory().addShards(name, 1, { dryRun: "yes" as unknown as boolean }), /options.dryRun/],
+      [() => directory().configureKeyspace(name, { observeIntervalMs: 5 }), /observeIntervalMs/],
+      [() => directory().configureKeyspace(name, { autoscaler: { scaleUpShare: 0.1, scaleDownShare: 0.5 } }), /scaleDownShare must be below scaleUpShare/],
+      [() => directory().configureKeyspace(name, { alerts: { webhookUrl: "javascript:alert(1)" } }), /webhookUrl/],
+      [() => directory().pauseAutoscaler("missing-keyspace"), /does not exist/],
+    ];
+    const thrown = () => runInDurableObject(directoryStub(), (_, state) => exceptionsIn(state.storage));
+    const before = await thrown();
+    for (const [call, message] of cases) expect((await rejection(call())).message).toMatch(message);
+    expect(await thrown()).toBe(before);
+    // Nothing changed: the keyspace still has its one shard and default settings.
+    expect((await directory().getKeyspace(name)).shards.length).toBe(1);
+    expect((await directory().getSettings(name)).observeIntervalMs).toBe(60_000);
+  });
+
+  it("plans a dry run of addShards without using up shard ids", async () => {
+    const { name } = await metered(2);
+    const dry = await directory().addShards(name, 1, { dryRun: true });
+    expect(dry).toMatchObject({ dryRun: true, movedSlots: 85, predicted: { by: "slots", before: 1 } });
+    expect(dry.moves.map((m) => [m.from, m.to])).toEqual([["s0", "s2"], ["s1", "s2"]]);
+    expect(dry.predicted!.after).toBeLessThan(1.01);
+    expect((await directory().getKeyspace(name)).shards.map((s) => s.id)).toEqual(["s0", "s1"]);
+    expect((await directory().addShards(name, 1)).moves[0]!.to).toBe("s2");
+  });
+});
+
+/** Lines the autoscaler logs while a test runs (kept out of the test output, and checked). */
+function autoscalerLog(): string[] {
+  const lines: string[] = [];
+  const log = console.log.bind(console);
+  vi.spyOn(console, "log").mockImplementation((...args: unknown[]) => {
+    const line = args.map(String).join(" ");
+    if (line.startsWith("durable-shards autoscaler:")) lines.push(line);
+    else log(...args);
+  });
+  return lines;
+}
+
 describe("autoscaler", () => {
   it("adds a shard under sustained load and removes one after, on its own timer, logging each decision", async () => {
+    const logged = autoscalerLog();
     const { name, router } = await metered(1);
     await directory().configureKeyspace(name, {
       observeIntervalMs: 150,
@@ -184,11 +234,13 @@ describe("autoscaler", () => {
     expect(acted[0]!.action).toBe("add");
     expect(acted[0]!.reason).toMatch(/hottest shard/);
     expect(acted[0]!.outcome).toMatch(/change to map version/);
+    expect(logged.filter((l) => l.includes(`${name}: add:`) || l.includes(`${name}: remove:`))).toHaveLength(2);
     // Every key is still there.
     for (let i = 0; i < 50; i++) expect(Number(await router.get(`k${i}`).get())).toBeGreaterThan(0);
   }, 40_000);
 
   it("decides nothing while paused, and again once resumed", async () => {
+    const logged = autoscalerLog();
     const { name, router } = await metered(1);
     await directory().configureKeyspace(name, { autoscaler: { enabled: true, softLimitPerSecond: 4, sustainMs: 0, cooldownMs: 0, maxShards: 2 } });
     await directory().pauseAutoscaler(name);
@@ -198,5 +250,6 @@ describe("autoscaler", () => {
     expect((await directory().observe(name)).decision.action).toBe("add");
     expect((await directory().getKeyspace(name)).shards.length).toBe(2);
     expect((await directory().autoscaler(name)).decisions.map((d) => d.reason).slice(1, 3)).toEqual(["resumed by an operator", "paused by an operator"]);
+    expect(logged.map((l) => l.replace(/^.*?: none: /, ""))).toEqual(expect.arrayContaining(["paused by an operator", "resumed by an operator"]));
   });
 });
