@@ -151,6 +151,12 @@ export function metricsFamilies(keyspaces: readonly KeyspaceMetrics[]): MetricFa
     type: "gauge",
     samples: keyspaces.map((k) => ({ labels: { keyspace: k.keyspace }, value: pick(k) })),
   });
+  const perTable = (name: string, help: string, pick: (t: { rows: number; bytes: number }) => number): MetricFamily => ({
+    name,
+    help,
+    type: "gauge",
+    samples: keyspaces.flatMap((k) => k.shards.flatMap((s) => Object.entries(s.tables).map(([table, t]) => ({ labels: { keyspace: k.keyspace, shard: s.shard, table }, value: pick(t) })))),
+  });
   return [
     counter("durable_shards_calls_total", "Calls a shard ran, per method.", (m) => m.calls),
     counter("durable_shards_errors_total", "Calls that failed (the method threw), per method.", (m) => m.errors),
@@ -168,18 +174,8 @@ export function metricsFamilies(keyspaces: readonly KeyspaceMetrics[]): MetricFa
     perShard("durable_shards_shard_load", "Calls per second of the slots the map gives the shard, over the load window.", (s) => s.load),
     perShard("durable_shards_shard_slots", "Slots the map gives the shard.", (s) => s.slots),
     perShard("durable_shards_storage_bytes", "Bytes of the shard's database.", (s) => s.storageBytes),
-    {
-      name: "durable_shards_table_rows",
-      help: "Rows per slot table.",
-      type: "gauge",
-      samples: keyspaces.flatMap((k) => k.shards.flatMap((s) => Object.entries(s.tables).map(([table, t]) => ({ labels: { keyspace: k.keyspace, shard: s.shard, table }, value: t.rows })))),
-    },
-    {
-      name: "durable_shards_table_bytes",
-      help: "Approximate bytes of the rows per slot table (the lengths of their values).",
-      type: "gauge",
-      samples: keyspaces.flatMap((k) => k.shards.flatMap((s) => Object.entries(s.tables).map(([table, t]) => ({ labels: { keyspace: k.keyspace, shard: s.shard, table }, value: t.bytes })))),
-    },
+    perTable("durable_shards_table_rows", "Rows per slot table.", (t) => t.rows),
+    perTable("durable_shards_table_bytes", "Approximate bytes of the rows per slot table (the lengths of their values).", (t) => t.bytes),
     {
       name: "durable_shards_slot_load",
       help: "Calls per second per range of slots, over the load window.",
