@@ -126,7 +126,7 @@ export function changesPage(
  * An SQL condition on `slot` matching `ranges`, and its bound values: one JSON parameter, however
  * many ranges (a load-balanced move may have thousands, and a statement binds at most 100 values).
  */
-function slotCondition(ranges: readonly SlotRange[]): [string, string[]] {
+export function slotCondition(ranges: readonly SlotRange[]): [string, string[]] {
   if (ranges.length === 0) return ["0", []];
   return [
     "EXISTS (SELECT 1 FROM json_each(?) AS r WHERE slot >= json_extract(r.value, '$[0]') AND slot < json_extract(r.value, '$[1]'))",

@@ -12,6 +12,11 @@ export interface ChangeOptions {
   copyBytesPerSecond?: number;
   /** Plan only: return the moves and the predicted balance, change nothing. */
   dryRun?: boolean;
+  /**
+   * `false`: store the change and return at once (`started: true`); the directory's alarm runs it,
+   * and `getChange` follows it. Default: return when the change is done.
+   */
+  wait?: boolean;
 }
 
 /** Options of `rebalance`: what to balance, and how much one change may move. */
@@ -30,6 +35,7 @@ export interface RebalanceOptions extends ChangeOptions {
 export const changeOptionsSchema = z.strictObject({
   copyBytesPerSecond: z.number().min(65_536, "copyBytesPerSecond must be at least 65,536").optional(),
   dryRun: z.boolean().optional(),
+  wait: z.boolean().optional(),
 });
 export const rebalanceOptionsSchema = changeOptionsSchema.extend({
   by: z.enum(["slots", "load", "storage"]).default("slots"),
@@ -50,6 +56,8 @@ export interface ChangeResult {
   moves: { from: string; to: string; slots: number; pauseMs: number }[];
   /** Set when the change was only planned (`dryRun`): nothing moved. */
   dryRun?: boolean;
+  /** Set when the change was started in the background (`wait: false`); `pauseMs` are then 0. */
+  started?: boolean;
   /** The heaviest shard over the mean, by what the change balanced (slots, load or storage), before and after it. */
   predicted?: { by: "slots" | "load" | "storage"; before: number; after: number };
   /** Slots heavier than a shard's fair share on their own, which moving cannot even out, with their hot keys. */

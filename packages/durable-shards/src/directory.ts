@@ -21,7 +21,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { ShardError } from "./errors.js";
-import { settle, type Failure } from "./result.js";
+import { settle } from "./result.js";
 import { MAX_FAILED_ATTEMPTS, diagnosisOf, statusOf, type ChangeRecord, type ChangeStatus, type Diagnosis } from "./change-status.js";
 import { cleanUp, rollBackMoves, runMoves, type ChangeContext, type MoveStep, type ShardProtocol, type StoredPlan } from "./moves.js";
 import { migrate, type Migration } from "./migrations.js";
@@ -45,10 +45,10 @@ import { ChangeStore } from "./change-store.js";
 import { KeyspaceStore } from "./keyspace-store.js";
 import { changeOptionsSchema, rebalanceOptionsSchema, type ChangeOptions, type ChangeResult, type RebalanceOptions } from "./change-options.js";
 import type { Alert } from "./alerts.js";
-import type { ShardReport } from "./shard-metrics.js";
 import type { AutoscalerAction } from "./autoscaler.js";
 import { metricsFamilies, type KeyspaceMetrics } from "./keyspace-metrics.js";
-import { OBSERVATION_TABLES, Observer, type KeyspaceSettings } from "./observer.js";
+import { OBSERVATION_TABLES, Observer, type KeyspaceSettings, type ObserverHost } from "./observer.js";
+import { BACKUP_TABLES, Backups, type BackupHost, type BackupJob } from "./backups.js";
 import { renderPrometheus } from "./prometheus.js";
 
 /** Name of the directory object unless a router or app says otherwise. */
@@ -110,6 +110,8 @@ const MIGRATIONS: Migration[] = [
   },
   // Settings, alerts, the autoscaler's state and decisions, move pauses (observer.ts).
   { version: 3, name: "observations", up: OBSERVATION_TABLES },
+  // Backup and restore jobs (backups.ts).
+  { version: 4, name: "backups", up: BACKUP_TABLES },
 ];
 
 /** The directory methods callable through {@link ShardDirectory.dsInvoke}. */
@@ -136,6 +138,11 @@ export const DIRECTORY_METHODS = [
   "autoscaler",
   "pauseAutoscaler",
   "resumeAutoscaler",
+  "backup",
+  "listBackups",
+  "getBackupJob",
+  "restore",
+  "deleteBackup",
 ] as const;
 export type DirectoryMethod = (typeof DIRECTORY_METHODS)[number];
 const directoryMethods: ReadonlySet<string> = new Set(DIRECTORY_METHODS);
@@ -144,6 +151,11 @@ const invokeArgsSchema = z.array(z.unknown()).max(8, "at most 8 arguments");
 const RESUME_TIMER = "resume-pending";
 /** Timers that evaluate a keyspace's alerts and autoscaler: `observe:<keyspace>`. */
 const OBSERVE_PREFIX = "observe:";
+/** Timers of scheduled backups (`backup:<keyspace>`), and the one that runs queued backup jobs. */
+const BACKUP_PREFIX = "backup:";
+const BACKUP_JOBS_TIMER = "backup-jobs";
+const jobOptionsSchema = z.strictObject({ wait: z.boolean().optional() });
+const restoreOptionsSchema = jobOptionsSchema.extend({ into: keyspaceNameSchema.optional() });
 const ABORTED = "aborted (abortChange)";
 /** Delay before the alarm runs a change again after a failed (or interrupted) run. */
 const RESUME_DELAY_MS = 5_000;
@@ -157,6 +169,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   /** Keyspaces whose running change was asked to stop (at its next step) and roll back. */
   private readonly abortRequests = new Set<string>();
   private readonly observer: Observer;
+  private readonly backups: Backups;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -173,6 +186,19 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
         return record ? statusOf(record) : null;
       },
       act: (keyspace, decision) => this.act(keyspace, decision),
+    });
+    this.backups = new Backups({
+      sql: ctx.storage.sql,
+      map: (keyspace) => this.keyspaces.committedMap(keyspace),
+      binding: (keyspace) => this.keyspaces.requireRow(keyspace).binding,
+      stub: (keyspace, shard) => this.shardStub(keyspace, shard),
+      bucket: (binding) => this.bucket(binding),
+      exclusive: (keyspace, fn) =>
+        this.serialize(keyspace, async () => {
+          if (this.changes.pending(keyspace)) throw new ShardError("ChangeInProgress", `keyspace '${keyspace}' has a change in progress; back it up or restore it when the change is done`, { retryable: true });
+          return fn();
+        }),
+      createKeyspace: async (name, binding, slotCount, shards) => void (await this.createKeyspace({ name, binding, slotCount, shards })),
     });
   }
 
@@ -336,6 +362,8 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     this.keyspaces.committedMap(name);
     const next = this.observer.configure(name, settings);
     await this.timers.after(`${OBSERVE_PREFIX}${name}`, next.observeIntervalMs);
+    if (!next.backups.everyMs) await this.timers.cancel(`${BACKUP_PREFIX}${name}`);
+    else await this.timers.after(`${BACKUP_PREFIX}${name}`, next.backups.everyMs);
     return next;
   }
 
@@ -429,6 +457,57 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   }
 
   /**
+   * Backs `keyspace` up to its R2 bucket (settings `backups.bucket`, default binding `BACKUPS`):
+   * consistent per shard, at one map version, with a manifest and checksums (`backups.ts`). Returns
+   * the job; with `wait: false` it runs in the background (`getBackupJob` follows it).
+   */
+  async backup(keyspace: string, options?: { wait?: boolean }): Promise<BackupJob> {
+    const name = parse(keyspaceNameSchema, keyspace, "keyspace");
+    const { wait } = parse(jobOptionsSchema, options ?? {}, "options");
+    const bucket = this.backupSettings(name).bucket;
+    this.bucket(bucket);
+    return this.startJob(this.backups.queueBackup(name), bucket, wait !== false);
+  }
+
+  /** The finished backups of `keyspace`, newest first (from their manifests in R2). */
+  async listBackups(keyspace: string): Promise<Awaited<ReturnType<Backups["list"]>>> {
+    const name = parse(keyspaceNameSchema, keyspace, "keyspace");
+    return this.backups.list(name, this.backupSettings(name).bucket);
+  }
+
+  /** A backup or restore job, running or finished. */
+  getBackupJob(id: string): BackupJob {
+    const jobId = parse(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "job ids are 1–64 of A-Z a-z 0-9 _ -"), id, "id");
+    const job = this.backups.job(jobId);
+    if (!job) throw new ShardError("UnknownBackup", `no backup or restore job '${jobId}'`);
+    return job;
+  }
+
+  /**
+   * Restores backup `backupId` of `keyspace`: into `keyspace` itself (replacing its rows; writes
+   * made meanwhile may be lost) or into a new keyspace `into` (created like the backed-up one).
+   * Every page is checked against its SHA-256 first, and the restored rows against the manifest's
+   * checksums; a mismatch fails the job.
+   */
+  async restore(keyspace: string, backupId: string, options?: { into?: string; wait?: boolean }): Promise<BackupJob> {
+    const name = parse(keyspaceNameSchema, keyspace, "keyspace");
+    const id = parse(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "backup ids are 1–64 of A-Z a-z 0-9 _ -"), backupId, "backupId");
+    const { into, wait } = parse(restoreOptionsSchema, options ?? {}, "options");
+    const bucket = this.backupSettings(name).bucket;
+    await this.backups.manifest(this.bucket(bucket), name, id);
+    if (into !== undefined && into !== name && this.keyspaces.row(into)) throw new ShardError("KeyspaceExists", `keyspace '${into}' exists; restore into a new keyspace, or into '${name}' itself`);
+    return this.startJob(this.backups.queueRestore(name, id, into), bucket, wait !== false);
+  }
+
+  /** Deletes backup `backupId` of `keyspace` from R2. */
+  async deleteBackup(keyspace: string, backupId: string): Promise<{ deleted: string }> {
+    const name = parse(keyspaceNameSchema, keyspace, "keyspace");
+    const id = parse(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "backup ids are 1–64 of A-Z a-z 0-9 _ -"), backupId, "backupId");
+    await this.backups.delete(name, id, this.backupSettings(name).bucket);
+    return { deleted: id };
+  }
+
+  /**
    * Runs directory method `method(...args)` and returns its result, or the {@link ShardError} it
    * failed with as a failure value. {@link directoryClient} calls the directory through this.
    */
@@ -446,7 +525,9 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     const handlers: Record<string, () => Promise<void> | undefined> = { [RESUME_TIMER]: () => undefined };
     for (const name of this.timers.names()) {
       if (name.startsWith(OBSERVE_PREFIX)) handlers[name] = () => this.observeOnTimer(name.slice(OBSERVE_PREFIX.length));
+      if (name.startsWith(BACKUP_PREFIX)) handlers[name] = () => this.backupOnTimer(name.slice(BACKUP_PREFIX.length));
     }
+    handlers[BACKUP_JOBS_TIMER] = () => this.runJobs();
     await this.timers.run(handlers);
     try {
       await this.resumePending();
@@ -464,7 +545,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   private async change(keyspace: string, change: ShardChange | Plan, options: ChangeOptions): Promise<ChangeResult> {
     const row = this.keyspaces.requireRow(keyspace);
     if (row.placement !== "hash") throw new ShardError("InvalidArgument", `keyspace '${keyspace}' uses entity placement and has no shards`);
-    const { dryRun, ...limits } = options;
+    const { dryRun, wait, ...limits } = options;
     if (this.changes.pending(keyspace) && !dryRun) {
       throw new ShardError("ChangeInProgress", `keyspace '${keyspace}' has a change in progress; retry when it commits`, { retryable: true });
     }
@@ -472,13 +553,17 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     const plan: Plan = "moves" in change ? change : planChange(current, change);
     const reshaped = "moves" in change ? false : Boolean(change.add?.length || change.remove?.length);
     const predicted = { by: "slots" as const, before: slotBalance(current.slotCounts()), after: slotBalance(plan.map.slotCounts()) };
-    if (dryRun) {
-      return { keyspace, version: plan.map.version, movedSlots: plan.movedSlots, moves: plan.moves.map((m) => ({ from: m.from, to: m.to, slots: countSlots(m.ranges), pauseMs: 0 })), dryRun: true, predicted };
-    }
+    const planned = plan.moves.map((m) => ({ from: m.from, to: m.to, slots: countSlots(m.ranges), pauseMs: 0 }));
+    if (dryRun) return { keyspace, version: plan.map.version, movedSlots: plan.movedSlots, moves: planned, dryRun: true, predicted };
     if (plan.movedSlots === 0 && !reshaped) {
       return { keyspace, version: row.version, movedSlots: 0, moves: [], predicted };
     }
     this.changes.storePending(keyspace, { map: plan.map.toSnapshot(), moves: plan.moves, grants: [], ...limits });
+    if (wait === false) {
+      // The alarm runs it; `getChange` follows it.
+      await this.timers.after(RESUME_TIMER, 0);
+      return { keyspace, version: plan.map.version, movedSlots: plan.movedSlots, moves: planned, started: true, predicted };
+    }
     const record = await this.apply(keyspace);
     return {
       keyspace,
@@ -509,6 +594,44 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     }
   }
 
+  /** Runs `job` now (`wait`), or leaves it to the alarm. */
+  private async startJob(job: BackupJob, bucket: string, wait: boolean): Promise<BackupJob> {
+    if (wait) return this.backups.run(job.id, bucket);
+    await this.timers.after(BACKUP_JOBS_TIMER, 0);
+    return job;
+  }
+
+  /** Runs every queued or interrupted backup job (each re-runs from its start; its steps are idempotent). */
+  private async runJobs(): Promise<void> {
+    await this.timers.after(BACKUP_JOBS_TIMER, RESUME_DELAY_MS);
+    for (const job of this.backups.unfinished()) await this.backups.run(job.id, this.backupSettings(job.keyspace).bucket);
+    if (this.backups.unfinished().length === 0) await this.timers.cancel(BACKUP_JOBS_TIMER);
+  }
+
+  /** A scheduled backup of `keyspace`, then retention; re-armed first. */
+  private async backupOnTimer(keyspace: string): Promise<void> {
+    if (!this.keyspaces.row(keyspace)) return;
+    const settings = this.backupSettings(keyspace);
+    if (!settings.everyMs) return;
+    await this.timers.after(`${BACKUP_PREFIX}${keyspace}`, settings.everyMs);
+    const job = await this.backups.run(this.backups.queueBackup(keyspace, true).id, settings.bucket);
+    if (job.phase === "done") await this.backups.prune(keyspace, settings.bucket, settings.keep);
+    else console.warn(`durable-shards directory: scheduled backup of '${keyspace}' failed: ${job.error}`);
+  }
+
+  private backupSettings(keyspace: string) {
+    this.keyspaces.requireRow(keyspace);
+    return this.observer.settings(keyspace).backups;
+  }
+
+  private bucket(binding: string): R2Bucket {
+    const candidate = (this.env as Record<string, unknown>)[binding] as R2Bucket | undefined;
+    if (!candidate || typeof candidate.put !== "function" || typeof candidate.list !== "function") {
+      throw new ShardError("InvalidArgument", `binding '${binding}' is not an R2 bucket in the directory's env; add it, or set the keyspace's backups.bucket`);
+    }
+    return candidate;
+  }
+
   /** Sets `keyspace`'s evaluation timer unless it is set. */
   private async armObserver(keyspace: string): Promise<void> {
     if (this.keyspaces.row(keyspace)?.placement !== "hash") return;
@@ -517,10 +640,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
 
   private shardStub(keyspace: string, shard: string) {
     const namespace = this.namespace(this.keyspaces.requireRow(keyspace).binding);
-    return namespace.getByName(`${keyspace}:${shard}`) as unknown as ShardProtocol & {
-      dsMeasure(): Promise<ShardReport | Failure>;
-      dsSlotSizes(): Promise<[number, number][] | Failure>;
-    };
+    return namespace.getByName(`${keyspace}:${shard}`) as unknown as ShardProtocol & ReturnType<ObserverHost["stub"]> & ReturnType<BackupHost["stub"]>;
   }
 
 

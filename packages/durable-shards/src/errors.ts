@@ -13,6 +13,7 @@ export type ShardErrorCode =
   | "InvalidArgument"
   | "InvalidKey"
   | "UnknownKeyspace"
+  | "UnknownBackup"
   | "KeyspaceExists"
   | "UnknownShard"
   | "ShardExists"
@@ -83,6 +84,7 @@ const CODES: ReadonlySet<string> = new Set<ShardErrorCode>([
   "InvalidArgument",
   "InvalidKey",
   "UnknownKeyspace",
+  "UnknownBackup",
   "KeyspaceExists",
   "UnknownShard",
   "ShardExists",

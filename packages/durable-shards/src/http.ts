@@ -8,6 +8,7 @@ const STATUS: Partial<Record<string, number>> = {
   InvalidArgument: 400,
   InvalidKey: 400,
   UnknownKeyspace: 404,
+  UnknownBackup: 404,
   UnknownShard: 404,
   KeyspaceExists: 409,
   ShardExists: 409,

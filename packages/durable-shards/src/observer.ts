@@ -10,17 +10,19 @@ import type { ChangeStatus } from "./change-status.js";
 import { completeValuesOf, fanOut, type FanOutResult } from "./fan-out.js";
 import { Histogram, type HistogramSnapshot } from "./histogram.js";
 import { emptyHistogram, hotKeysOf, keyspaceMetrics, slotLoadsOf, type KeyspaceMetrics } from "./keyspace-metrics.js";
+import { backupSettingsSchema, type BackupSettings } from "./backups.js";
 import { planByWeight, type HotSlot, type WeightedPlan, type WeightedPlanOptions } from "./weighted-planner.js";
 import { unwrap, type Failure } from "./result.js";
 import { parse } from "./schema.js";
 import type { ShardMap } from "./shard-map.js";
 import type { ShardReport } from "./shard-metrics.js";
 
-/** A keyspace's operational settings: how often it is evaluated, its alert thresholds, its autoscaler. */
+/** A keyspace's operational settings: how often it is evaluated, its alert thresholds, its autoscaler, its backups. */
 export interface KeyspaceSettings {
   observeIntervalMs: number;
   alerts: z.infer<typeof alertSettingsSchema>;
   autoscaler: AutoscalerSettings;
+  backups: BackupSettings;
 }
 
 /** A change to a keyspace's settings; each group is merged into what is set. */
@@ -29,6 +31,7 @@ export const keyspaceSettingsInputSchema = z.strictObject({
   observeIntervalMs: z.number().int().min(100).max(86_400_000).optional(),
   alerts: z.record(z.string(), z.unknown()).optional(),
   autoscaler: z.record(z.string(), z.unknown()).optional(),
+  backups: z.record(z.string(), z.unknown()).optional(),
 });
 export type KeyspaceSettingsInput = z.input<typeof keyspaceSettingsInputSchema>;
 
@@ -83,6 +86,7 @@ export class Observer {
       observeIntervalMs: stored.observeIntervalMs ?? DEFAULT_OBSERVE_INTERVAL_MS,
       alerts: alertSettingsSchema.parse(stored.alerts ?? {}),
       autoscaler: autoscalerSettingsSchema.parse(stored.autoscaler ?? {}),
+      backups: backupSettingsSchema.parse(stored.backups ?? {}),
     };
   }
 
@@ -94,6 +98,7 @@ export class Observer {
       observeIntervalMs: change.observeIntervalMs ?? current.observeIntervalMs,
       alerts: parse(alertSettingsSchema, { ...current.alerts, ...change.alerts }, "settings.alerts"),
       autoscaler: parse(autoscalerSettingsSchema, { ...current.autoscaler, ...change.autoscaler }, "settings.autoscaler"),
+      backups: parse(backupSettingsSchema, { ...current.backups, ...change.backups }, "settings.backups"),
     };
     this.host.sql.exec(
       "INSERT INTO keyspace_settings (keyspace, settings) VALUES (?, ?) ON CONFLICT (keyspace) DO UPDATE SET settings = excluded.settings",

@@ -25,6 +25,7 @@ import { MAX_ARGS, isKey, isMapVersion, keyspaceNameSchema, mapVersionSchema, pa
 import { countSlots, normalizeRanges, rangesContain, subtractRanges, type SlotRange } from "./shard-map.js";
 import { Timers, type TimerHandlers } from "./timers.js";
 import { rowBytes } from "./row-size.js";
+import { checksums, dropSnapshot, hasSnapshot, snapshotPage, takeSnapshot, type BucketChecksums } from "./shard-backup.js";
 import { MEASUREMENT_TABLES, ShardMeasurement, type MeasurementOptions, type ShardReport } from "./shard-metrics.js";
 import { CAPTURE_TABLES, applyDeletes, capturable, capturing, changesPage, slotSizes, slotsSize, startCapture, stopCapture, type ChangesPage } from "./capture.js";
 
@@ -72,6 +73,8 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * larger; SQLite rows are at most 2 MB), far below the 32 MiB RPC message limit.
  */
 export const PAGE_BYTES = 4 * 1024 * 1024;
+
+const backupIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "backup ids are 1–64 of A-Z a-z 0-9 _ -");
 
 const pageCursorSchema = z.strictObject({ table: z.number().int().min(0), range: z.number().int().min(0), rowid: z.number().int() });
 
@@ -462,6 +465,86 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
         storage: { bytes: this.ctx.storage.sql.databaseSize, tables },
       };
     });
+  }
+
+  // ---- backups (shard-backup.ts) --------------------------------------------------------------
+
+  /**
+   * Snapshots the rows of the slots this shard owns, for backup `id`, in one invocation (so they are
+   * consistent), with their checksums per bucket of `bucketSlots` slots. Idempotent: a snapshot
+   * taken before is kept.
+   */
+  dsSnapshot(keyspace: unknown, id: unknown, bucketSlots: unknown): Promise<{ version: number; ranges: SlotRange[]; rows: number; checksums: BucketChecksums } | Failure> {
+    return settle(async () => {
+      const own = this.#backupOwner(keyspace);
+      const backup = parse(backupIdSchema, id, "id");
+      const bucket = parse(z.number().int().min(1).max(65_536), bucketSlots, "bucketSlots");
+      const tables = this.checkedSlotTables();
+      const { rows } = takeSnapshot(this.ctx.storage.sql, backup, tables, own.ranges);
+      return { version: own.version, ranges: own.ranges, rows, checksums: checksums(this.ctx.storage.sql, tables, bucket, [[0, own.slotCount]], backup) };
+    });
+  }
+
+  /** A page (about {@link PAGE_BYTES}) of backup `id`'s snapshot, from `cursor` on. */
+  dsSnapshotPage(keyspace: unknown, id: unknown, cursor: unknown): Promise<{ data: SlotData; next: string | null } | Failure> {
+    return settle(async () => {
+      this.#backupOwner(keyspace);
+      const backup = parse(backupIdSchema, id, "id");
+      const from = parse(z.string().max(64).nullable(), cursor, "cursor");
+      const tables = this.checkedSlotTables();
+      if (!hasSnapshot(this.ctx.storage.sql, backup, tables)) throw new ShardError("InvalidArgument", `no snapshot of backup '${backup}' on this shard`);
+      return snapshotPage(this.ctx.storage.sql, backup, tables, from, PAGE_BYTES);
+    });
+  }
+
+  /** Drops backup `id`'s snapshot. Idempotent. */
+  dsSnapshotDrop(keyspace: unknown, id: unknown): Promise<void | Failure> {
+    return settle(async () => {
+      this.#backupOwner(keyspace);
+      dropSnapshot(this.ctx.storage.sql, parse(backupIdSchema, id, "id"), this.checkedSlotTables());
+    });
+  }
+
+  /**
+   * Restore: with `clear`, first deletes every row of the slots this shard owns; then stores
+   * `data`, rows of those slots only (a row of another slot is refused, storing nothing).
+   */
+  dsRestorePage(keyspace: unknown, data: unknown, clear: unknown): Promise<{ rows: number } | Failure> {
+    return settle(async () => {
+      const own = this.#backupOwner(keyspace);
+      const rows = this.checkData(data);
+      const wipe = parse(z.boolean(), clear, "clear");
+      for (const [table, list] of Object.entries(rows)) {
+        const stray = list.find((r) => typeof r.slot !== "number" || !rangesContain(own.ranges, r.slot));
+        if (stray) throw new ShardError("InvalidArgument", `a row of '${table}' in slot ${String(stray.slot)} does not belong on shard '${own.shard}'`);
+      }
+      this.ctx.storage.transactionSync(() => {
+        if (wipe) this.deleteSlots(own.ranges);
+        this.importSlots(own.ranges, rows);
+      });
+      return { rows: Object.values(rows).reduce((n, r) => n + r.length, 0) };
+    });
+  }
+
+  /** Checksums per bucket of `bucketSlots` slots of the rows of the slots this shard owns (see `shard-backup.ts`). */
+  dsChecksums(keyspace: unknown, bucketSlots: unknown): Promise<BucketChecksums | Failure> {
+    return settle(async () => {
+      const own = this.#backupOwner(keyspace);
+      const bucket = parse(z.number().int().min(1).max(65_536), bucketSlots, "bucketSlots");
+      return checksums(this.ctx.storage.sql, this.checkedSlotTables(), bucket, own.ranges);
+    });
+  }
+
+  /** This shard's ownership, for a backup or restore of `keyspace`: its slot tables with the default hooks. */
+  #backupOwner(keyspace: unknown): Ownership {
+    const name = parse(keyspaceNameSchema, keyspace, "keyspace");
+    const own = this.ownership;
+    if (!own || own.keyspace !== name) throw new ShardError("InvalidArgument", `object is not a shard of '${name}'`);
+    const proto = ShardedObject.prototype;
+    if (this.checkedSlotTables().length === 0 || this.exportSlots !== proto.exportSlots || this.importSlots !== proto.importSlots || this.deleteSlots !== proto.deleteSlots) {
+      throw new ShardError("InvalidArgument", `keyspace '${name}' keeps its data outside slot tables (or moves it with its own hooks); backups need slot tables`);
+    }
+    return own;
   }
 
   /** Rows' bytes (`row-size.ts`) per slot this shard owns: what balancing by storage weighs. */

@@ -1,0 +1,134 @@
+/**
+ * A shard's side of backups: a consistent snapshot of its slot tables inside its own storage,
+ * read back in pages, and checksums per slot bucket that a restored keyspace must reproduce.
+ *
+ * The snapshot is one `CREATE TABLE … AS SELECT` per slot table in one synchronous invocation, so
+ * it is consistent: no write lands between the tables. It holds only the rows of the slots the
+ * shard owns (not rows staged for, or left by, a move). It needs free storage as large as those
+ * rows, and the copy runs within one invocation's CPU limit (a few GB per shard at most).
+ */
+import { ShardError } from "./errors.js";
+import { hashKey } from "./hash.js";
+import { rowBytes } from "./row-size.js";
+import type { SlotRange } from "./shard-map.js";
+import { slotCondition } from "./capture.js";
+
+/** Rows by table name. */
+export type TableRows = Record<string, Record<string, SqlStorageValue>[]>;
+
+/** Per bucket of slots (bucket = slot / bucketSlots): rows, and an order-independent digest of them. */
+export type BucketChecksums = Record<string, { rows: number; digest: string }>;
+
+const BACKUP_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+function snapshotTable(id: string, table: string): string {
+  if (!BACKUP_ID.test(id)) throw new ShardError("InvalidArgument", `bad backup id '${id}'`);
+  return `_ds_snap_${id.replace(/-/g, "_")}_${table}`;
+}
+
+/** Copies the rows of `ranges` of every slot table into snapshot tables of backup `id`. Idempotent. */
+export function takeSnapshot(sql: SqlStorage, id: string, tables: readonly string[], ranges: readonly SlotRange[]): { rows: number } {
+  let rows = 0;
+  const [inRanges, bounds] = slotCondition(ranges);
+  for (const table of tables) {
+    const snap = snapshotTable(id, table);
+    if (sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", snap).toArray().length === 0) {
+      sql.exec(`CREATE TABLE ${snap} AS SELECT * FROM ${table} WHERE ${inRanges}`, ...bounds);
+    }
+    rows += sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${snap}`).one().n;
+  }
+  return { rows };
+}
+
+/** Whether backup `id` has a snapshot here. */
+export function hasSnapshot(sql: SqlStorage, id: string, tables: readonly string[]): boolean {
+  return tables.every((t) => sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", snapshotTable(id, t)).toArray().length > 0);
+}
+
+/** A page of about `maxBytes` of snapshot rows from `cursor` (`table:rowid`) on, and the next cursor (null: done). */
+export function snapshotPage(sql: SqlStorage, id: string, tables: readonly string[], cursor: string | null, maxBytes: number): { data: TableRows; next: string | null } {
+  const [startTable, startRowid] = cursor === null ? [0, 0] : cursor.split(":").map(Number);
+  if (!Number.isInteger(startTable) || !Number.isInteger(startRowid)) throw new ShardError("InvalidArgument", `bad page cursor '${cursor}'`);
+  const data: TableRows = {};
+  let bytes = 0;
+  for (let t = startTable!; t < tables.length; t++) {
+    const table = tables[t]!;
+    let after = t === startTable ? startRowid! : 0;
+    for (;;) {
+      const rows = sql.exec(`SELECT rowid AS _ds_rowid, * FROM ${snapshotTable(id, table)} WHERE rowid > ? ORDER BY rowid LIMIT 256`, after).toArray();
+      for (const row of rows) {
+        after = row._ds_rowid as number;
+        delete row._ds_rowid;
+        (data[table] ??= []).push(row);
+        bytes += rowBytes(row);
+        if (bytes >= maxBytes) return { data, next: `${t}:${after}` };
+      }
+      if (rows.length < 256) break;
+    }
+  }
+  return { data, next: null };
+}
+
+/** Drops backup `id`'s snapshot tables. */
+export function dropSnapshot(sql: SqlStorage, id: string, tables: readonly string[]): void {
+  for (const table of tables) sql.exec(`DROP TABLE IF EXISTS ${snapshotTable(id, table)}`);
+}
+
+/**
+ * Checksums per bucket of slots of `tables` (live tables, or backup `id`'s snapshot): row counts,
+ * and two sums (each mod 2³²) of two hashes of each row's canonical form. They do not depend on
+ * row order or on which shard holds a row, so buckets add up across shards.
+ */
+export function checksums(sql: SqlStorage, tables: readonly string[], bucketSlots: number, ranges: readonly SlotRange[], id?: string): BucketChecksums {
+  const sums = new Map<number, { rows: number; hi: number; lo: number }>();
+  const [inRanges, bounds] = slotCondition(ranges);
+  for (const table of tables) {
+    const source = id === undefined ? table : snapshotTable(id, table);
+    for (const row of sql.exec(`SELECT * FROM ${source} WHERE ${inRanges}`, ...bounds)) {
+      const bucket = Math.floor((row.slot as number) / bucketSlots);
+      const text = `${table}\u0000${canonical(row)}`;
+      const s = sums.get(bucket) ?? { rows: 0, hi: 0, lo: 0 };
+      s.rows++;
+      s.lo = (s.lo + hashKey(text)) >>> 0;
+      s.hi = (s.hi + hashKey(`${text}\u0001`)) >>> 0;
+      sums.set(bucket, s);
+    }
+  }
+  return Object.fromEntries([...sums].map(([bucket, s]) => [String(bucket), { rows: s.rows, digest: hex64(s.hi, s.lo) }]));
+}
+
+/** Adds `more` into `into` (checksums of other shards). */
+export function addChecksums(into: BucketChecksums, more: BucketChecksums): BucketChecksums {
+  for (const [bucket, c] of Object.entries(more)) {
+    const known = into[bucket];
+    if (!known) {
+      into[bucket] = { ...c };
+      continue;
+    }
+    // Two independent 32-bit sums, as `checksums` adds rows.
+    const [ah, al] = split64(known.digest);
+    const [bh, bl] = split64(c.digest);
+    into[bucket] = { rows: known.rows + c.rows, digest: hex64((ah + bh) >>> 0, (al + bl) >>> 0) };
+  }
+  return into;
+}
+
+/** Columns in name order, values typed: the same row gives the same text on any shard. */
+function canonical(row: Record<string, SqlStorageValue>): string {
+  return JSON.stringify(
+    Object.keys(row)
+      .sort()
+      .map((c) => {
+        const v = row[c];
+        return [c, v instanceof ArrayBuffer ? { b: [...new Uint8Array(v)] } : v];
+      }),
+  );
+}
+
+function hex64(hi: number, lo: number): string {
+  return hi.toString(16).padStart(8, "0") + lo.toString(16).padStart(8, "0");
+}
+
+function split64(hex: string): [number, number] {
+  return [parseInt(hex.slice(0, 8), 16), parseInt(hex.slice(8), 16)];
+}

@@ -1,0 +1,115 @@
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { MapCache, ShardRouter, isFailure } from "../src/index.js";
+import { addChecksums, type BucketChecksums } from "../src/shard-backup.js";
+import { createKv, directory, kvRouter, rejection, uniqueName } from "./helpers.js";
+import type { TestKvStore } from "./fixtures/worker.js";
+
+/** The keyspace's checksums per bucket, summed over its shards (what a restore is checked against). */
+async function keyspaceChecksums(keyspace: string): Promise<BucketChecksums> {
+  const info = await directory().getKeyspace(keyspace);
+  const all: BucketChecksums = {};
+  for (const s of info.shards) {
+    const sums = await env.KV.getByName(`${keyspace}:${s.id}`).dsChecksums(keyspace, Math.ceil(info.slotCount / 64));
+    if (isFailure(sums)) throw new Error("dsChecksums failed");
+    addChecksums(all, sums as BucketChecksums);
+  }
+  return all;
+}
+
+async function filled(shards: number, keys = 300) {
+  const name = await createKv(shards, 1024);
+  const { router } = kvRouter(name);
+  const values = new Map<string, string>();
+  for (let i = 0; i < keys; i++) {
+    const key = `item:${i}`;
+    const value = `value ${i} ${"x".repeat(i % 50)}`;
+    await router.get(key).put(value);
+    values.set(key, value);
+  }
+  return { name, router, values };
+}
+
+describe("backups", () => {
+  it("backs a keyspace up, and restores every row after the data is deleted, checksums equal", async () => {
+    const { name, router, values } = await filled(3);
+    const before = await keyspaceChecksums(name);
+    const job = await directory().backup(name);
+    expect(job).toMatchObject({ kind: "backup", phase: "done", rows: 300, rowsTotal: 300 });
+    const [listed] = await directory().listBackups(name);
+    expect(listed).toMatchObject({ id: job.id, keyspace: name, rows: 300, version: 1, scheduled: false });
+    // The manifest records every page with its SHA-256, and checksums per bucket equal to the live data's.
+    const manifest = (await (await env.BACKUPS.get(`${name}/${job.id}/manifest.json`))!.json()) as { checksums: BucketChecksums; shards: { pages: { sha256: string }[] }[] };
+    expect(manifest.checksums).toEqual(before);
+    expect(manifest.shards.flatMap((s) => s.pages).every((p) => /^[0-9a-f]{64}$/.test(p.sha256))).toBe(true);
+
+    for (const key of values.keys()) await router.get(key).delete();
+    expect(await router.get("item:7").get()).toBeNull();
+
+    const restored = await directory().restore(name, job.id);
+    expect(restored).toMatchObject({ kind: "restore", phase: "done", verified: true, rows: 300, into: name });
+    for (const [key, value] of values) expect(await router.get(key).get()).toBe(value);
+    expect(await keyspaceChecksums(name)).toEqual(before);
+  });
+
+  it("restores into a new keyspace, leaving the original alone", async () => {
+    const { name, router, values } = await filled(2, 120);
+    const job = await directory().backup(name);
+    await router.get("item:1").put("changed after the backup");
+    const into = uniqueName("restored");
+    const restored = await directory().restore(name, job.id, { into });
+    expect(restored).toMatchObject({ phase: "done", verified: true, into });
+    const info = await directory().getKeyspace(into);
+    expect(info).toMatchObject({ binding: "KV", slotCount: 1024 });
+    expect(info.shards).toHaveLength(2);
+    const copy = new ShardRouter<TestKvStore>({ directory: env.DIRECTORY, namespace: env.KV, keyspace: into, cache: new MapCache() });
+    for (const [key, value] of values) expect(await copy.get(key).get()).toBe(value);
+    expect(await router.get("item:1").get()).toBe("changed after the backup");
+    // Into an existing other keyspace: refused, nothing touched.
+    expect((await rejection(directory().restore(name, job.id, { into }))).message).toMatch(/exists/);
+  });
+
+  it("refuses a damaged backup before changing anything", async () => {
+    const { name, router } = await filled(1, 40);
+    const job = await directory().backup(name);
+    const page = `${name}/${job.id}/s0/0.json`;
+    const original = await (await env.BACKUPS.get(page))!.text();
+    await env.BACKUPS.put(page, original.replace("value 3 ", "value 9 "));
+    await router.get("item:3").put("live");
+    const restored = await directory().restore(name, job.id);
+    expect(restored.phase).toBe("failed");
+    expect(restored.error).toMatch(/does not match its SHA-256/);
+    expect(await router.get("item:3").get()).toBe("live");
+  });
+
+  it("runs on a schedule and keeps the newest scheduled backups only", async () => {
+    const { name } = await filled(1, 10);
+    const manual = await directory().backup(name);
+    await directory().configureKeyspace(name, { backups: { everyMs: 500, keep: 2 } });
+    let scheduled: { id: string; scheduled: boolean }[] = [];
+    for (let i = 0; i < 60; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      scheduled = (await directory().listBackups(name)).filter((b) => b.scheduled);
+      if (i > 25 && scheduled.length === 2) break;
+    }
+    await directory().configureKeyspace(name, { backups: { everyMs: 0 } });
+    const all = await directory().listBackups(name);
+    expect(all.filter((b) => b.scheduled)).toHaveLength(2);
+    // The manual backup is not subject to retention.
+    expect(all.map((b) => b.id)).toContain(manual.id);
+    // More than two ran (the older ones were deleted), each a full backup.
+    const objects = await env.BACKUPS.list({ prefix: `${name}/`, delimiter: "/" });
+    expect(objects.delimitedPrefixes).toHaveLength(3);
+  });
+
+  it("answers bad input with precise errors", async () => {
+    const name = await createKv(1);
+    expect((await rejection(directory().restore(name, "bk-nope"))).message).toMatch(/has no backup 'bk-nope'/);
+    expect((await rejection(directory().restore(name, "../../etc"))).message).toMatch(/backupId/);
+    expect((await rejection(directory().backup("missing-ks"))).message).toMatch(/does not exist/);
+    expect((await rejection(directory().getBackupJob("rs-none"))).message).toMatch(/no backup or restore job/);
+    expect((await rejection(directory().configureKeyspace(name, { backups: { everyMs: 10 } }))).message).toMatch(/everyMs/);
+    await directory().configureKeyspace(name, { backups: { bucket: "NOPE" } });
+    expect((await rejection(directory().backup(name))).message).toMatch(/'NOPE' is not an R2 bucket/);
+  });
+});
