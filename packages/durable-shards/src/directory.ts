@@ -170,6 +170,8 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   private readonly abortRequests = new Set<string>();
   private readonly observer: Observer;
   private readonly backups: Backups;
+  /** Work started in this object's lifetime and still running (`change:<keyspace>`, `job:<id>`), so timers do not start it twice. */
+  private readonly running = new Map<string, Promise<unknown>>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -402,7 +404,10 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   async resumePending(): Promise<string[]> {
     const names = this.changes.unfinished();
     let failure: unknown;
-    for (const name of names) await this.apply(name).catch((error: unknown) => (failure ??= error));
+    for (const name of names) {
+      // A run already going (started in the background) is waited for, not started twice.
+      await (this.running.get(`change:${name}`) ?? this.apply(name)).catch((error: unknown) => (failure ??= error));
+    }
     if (failure !== undefined) throw failure;
     return names;
   }
@@ -560,8 +565,9 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     }
     this.changes.storePending(keyspace, { map: plan.map.toSnapshot(), moves: plan.moves, grants: [], ...limits });
     if (wait === false) {
-      // The alarm runs it; `getChange` follows it.
-      await this.timers.after(RESUME_TIMER, 0);
+      // Runs on after this call returns; `getChange` follows it. Should the object be evicted
+      // meanwhile, the resume timer (which every run sets first) goes on with it.
+      this.detach(`change:${keyspace}`, () => this.apply(keyspace));
       return { keyspace, version: plan.map.version, movedSlots: plan.movedSlots, moves: planned, started: true, predicted };
     }
     const record = await this.apply(keyspace);
@@ -576,9 +582,10 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
 
   /** What an autoscaler decision asks for, run as any change is. */
   private async act(keyspace: string, decision: Exclude<AutoscalerAction, { action: "none" }>): Promise<{ version: number }> {
-    if (decision.action === "add") return this.addShards(keyspace, decision.shards);
-    if (decision.action === "remove") return this.removeShards(keyspace, [decision.shard]);
-    return this.rebalance(keyspace, { by: "load" });
+    // Started in the background: the evaluation (and the alarm) does not wait for the change.
+    if (decision.action === "add") return this.addShards(keyspace, decision.shards, { wait: false });
+    if (decision.action === "remove") return this.removeShards(keyspace, [decision.shard], { wait: false });
+    return this.rebalance(keyspace, { by: "load", wait: false });
   }
 
   /** The timer's evaluation of `keyspace`, re-armed first; a keyspace gone since stops it. */
@@ -594,18 +601,35 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     }
   }
 
-  /** Runs `job` now (`wait`), or leaves it to the alarm. */
+  /** Runs `job` now (`wait`), or in the background (the jobs timer goes on with it after an eviction). */
   private async startJob(job: BackupJob, bucket: string, wait: boolean): Promise<BackupJob> {
+    await this.timers.after(BACKUP_JOBS_TIMER, RESUME_DELAY_MS);
     if (wait) return this.backups.run(job.id, bucket);
-    await this.timers.after(BACKUP_JOBS_TIMER, 0);
+    this.detach(`job:${job.id}`, () => this.backups.run(job.id, bucket));
     return job;
   }
 
-  /** Runs every queued or interrupted backup job (each re-runs from its start; its steps are idempotent). */
+  /** Starts every queued or interrupted backup job not running (each re-runs from its start; its steps are idempotent). */
   private async runJobs(): Promise<void> {
+    const left = this.backups.unfinished();
+    if (left.length === 0) return;
     await this.timers.after(BACKUP_JOBS_TIMER, RESUME_DELAY_MS);
-    for (const job of this.backups.unfinished()) await this.backups.run(job.id, this.backupSettings(job.keyspace).bucket);
-    if (this.backups.unfinished().length === 0) await this.timers.cancel(BACKUP_JOBS_TIMER);
+    for (const job of left) this.detach(`job:${job.id}`, () => this.backups.run(job.id, this.backupSettings(job.keyspace).bucket));
+  }
+
+  /**
+   * Runs `work` after the current call returns, once per `key` at a time. Timers do not wait for
+   * it, so one long change or backup does not hold up the others' timers.
+   */
+  private detach(key: string, work: () => Promise<unknown>): void {
+    if (this.running.has(key)) return;
+    const run = work()
+      .catch((error: unknown) => {
+        if (!(error instanceof ShardError)) console.error(`durable-shards directory: ${key}:`, error);
+      })
+      .finally(() => this.running.delete(key));
+    this.running.set(key, run);
+    this.ctx.waitUntil(run);
   }
 
   /** A scheduled backup of `keyspace`, then retention; re-armed first. */
@@ -614,9 +638,15 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     const settings = this.backupSettings(keyspace);
     if (!settings.everyMs) return;
     await this.timers.after(`${BACKUP_PREFIX}${keyspace}`, settings.everyMs);
-    const job = await this.backups.run(this.backups.queueBackup(keyspace, true).id, settings.bucket);
-    if (job.phase === "done") await this.backups.prune(keyspace, settings.bucket, settings.keep);
-    else console.warn(`durable-shards directory: scheduled backup of '${keyspace}' failed: ${job.error}`);
+    // One scheduled backup at a time: one still running (or queued) skips this turn.
+    if (this.backups.unfinished().some((j) => j.keyspace === keyspace && j.scheduled)) return;
+    const job = this.backups.queueBackup(keyspace, true);
+    await this.timers.after(BACKUP_JOBS_TIMER, RESUME_DELAY_MS);
+    this.detach(`job:${job.id}`, async () => {
+      const done = await this.backups.run(job.id, settings.bucket);
+      if (done.phase === "done") await this.backups.prune(keyspace, settings.bucket, settings.keep);
+      else console.warn(`durable-shards directory: scheduled backup of '${keyspace}' failed: ${done.error}`);
+    });
   }
 
   private backupSettings(keyspace: string) {
@@ -767,6 +797,11 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
         await this.onMoveStep(step, { keyspace, version: record.version, from: move.from, to: move.to });
         if (this.abortRequests.has(keyspace) && record.phase !== "rolling back") {
           throw new ShardError("RolledBack", `move ${move.from} → ${move.to} stopped: the change is being aborted`);
+        }
+      },
+      checkAborted: () => {
+        if (this.abortRequests.has(keyspace) && record.phase !== "rolling back") {
+          throw new ShardError("RolledBack", `the change to map version ${record.version} of '${keyspace}' stopped: it is being aborted`);
         }
       },
     };

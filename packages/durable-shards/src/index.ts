@@ -19,6 +19,8 @@ export { ShardedObject, type KeyspaceSchema, type Ownership, type SlotData, type
 export { ShardRouter, MapCache, defaultMapCache, type KeyClient, type ShardClient, type RouterOptions } from "./router.js";
 export { Timers, type TimerHandlers } from "./timers.js";
 export { metricsText, metricsJson, type MetricsOptions } from "./metrics-text.js";
+export { adminApp, adminFetch, type AdminOptions } from "./admin.js";
+export type { BackupJob, BackupManifest, BackupSettings, JobPhase } from "./backups.js";
 export type { KeyspaceSettings, KeyspaceSettingsInput, AutoscalerDecision } from "./observer.js";
 export { DEFAULT_MEASUREMENT, type MeasurementOptions, type MethodCounts, type ShardReport } from "./shard-metrics.js";
 export { migrate, type Migration } from "./migrations.js";

@@ -59,6 +59,8 @@ export interface ChangeContext {
   save(): void;
   /** Called after each step of a move, once its progress is stored; see {@link MoveStep}. */
   stepped(step: MoveStep, move: MoveRecord): void | Promise<void>;
+  /** Throws when the change is being aborted; called while a copy waits for its rate limit too. */
+  checkAborted(): void;
 }
 
 /**
@@ -226,6 +228,8 @@ async function throttle(ctx: ChangeContext): Promise<void> {
   for (;;) {
     const ahead = (budget.bytes / rate) * 1000 - (Date.now() - budget.started);
     if (ahead <= 0) break;
+    // A wait may be long (a page at a low rate): an abort must not wait for it.
+    ctx.checkAborted();
     // Short sleeps: other moves' pages may turn out smaller than booked, and free the budget.
     await new Promise((resolve) => setTimeout(resolve, Math.min(ahead, 25)));
   }

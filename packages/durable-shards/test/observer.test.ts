@@ -248,6 +248,8 @@ describe("autoscaler", () => {
     expect((await directory().observe(name)).decision).toMatchObject({ action: "none", reason: "paused" });
     await directory().resumeAutoscaler(name);
     expect((await directory().observe(name)).decision.action).toBe("add");
+    // The change runs in the background; the evaluation did not wait for it.
+    for (let i = 0; i < 100 && (await directory().getChange(name))?.phase !== "done"; i++) await sleep(50);
     expect((await directory().getKeyspace(name)).shards.length).toBe(2);
     expect((await directory().autoscaler(name)).decisions.map((d) => d.reason).slice(1, 3)).toEqual(["resumed by an operator", "paused by an operator"]);
     expect(logged.map((l) => l.replace(/^.*?: none: /, ""))).toEqual(expect.arrayContaining(["paused by an operator", "resumed by an operator"]));
