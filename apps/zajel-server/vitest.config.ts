@@ -18,6 +18,7 @@ export default defineConfig({
           TRUSTED_BUILD_KEYS: "configured-key-1,configured-key-2",
           BOOTSTRAP_SIGNING_KEY: "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
           LIST_SNAPSHOT_FRESH_MS: "0",
+          ADMIN_TOKEN: "test-admin-token",
           // Info lines (a code registered, released) would drown the test output.
           LOG_LEVEL: "warn",
         },

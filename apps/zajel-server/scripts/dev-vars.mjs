@@ -20,6 +20,7 @@ export const CONFIG_NAMES = [
   "LOG_LEVEL",
   // Our own settings (not in the protocol):
   "LIST_SNAPSHOT_FRESH_MS",
+  "ADMIN_TOKEN",
 ];
 
 /** Fresh dev secrets: Ed25519 seeds as 64 hex characters, bearer secrets as random base64url. */
@@ -33,6 +34,8 @@ export function generateDevVars() {
     SERVER_IDENTITY_KEY: seed(),
     CI_UPLOAD_SECRET: secret(),
     SERVER_REGISTRY_SECRET: secret(),
+    // The admin API and dashboard at /_shards (durable-shards).
+    ADMIN_TOKEN: secret(),
   };
 }
 

@@ -23,7 +23,14 @@ if (!existsSync(devVarsPath)) {
   console.log(`Created ${devVarsPath} with fresh dev secrets:`);
   for (const [name, value] of Object.entries(generated)) console.log(`  ${name}=${value}`);
 }
-const vars = parseDevVars(readFileSync(devVarsPath, "utf8"));
+let vars = parseDevVars(readFileSync(devVarsPath, "utf8"));
+// A .dev.vars from before a secret was added gets it now, generated like the others.
+const added = Object.entries(generateDevVars()).filter(([name]) => vars[name] === undefined && name !== "DEV_MODE");
+if (added.length > 0) {
+  vars = { ...vars, ...Object.fromEntries(added) };
+  writeFileSync(devVarsPath, formatDevVars(vars), { mode: 0o600 });
+  console.log(`Added to ${devVarsPath}: ${added.map(([name]) => name).join(", ")}`);
+}
 for (const name of CONFIG_NAMES) {
   if (process.env[name] !== undefined) vars[name] = process.env[name];
 }
@@ -57,6 +64,10 @@ const args = [
   ...process.argv.slice(2),
 ];
 console.log(`Starting the server on http://127.0.0.1:${port} (GET /health)`);
+if (vars.ADMIN_TOKEN) {
+  console.log(`Dashboard: http://127.0.0.1:${port}/_shards/#token=${vars.ADMIN_TOKEN}`);
+  console.log(`CLI: DURABLE_SHARDS_URL=http://127.0.0.1:${port}/_shards DURABLE_SHARDS_TOKEN=${vars.ADMIN_TOKEN} npx durable-shards status`);
+}
 const child = spawn(process.execPath, args, {
   cwd: appDir,
   stdio: "inherit",

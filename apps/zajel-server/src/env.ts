@@ -33,6 +33,10 @@ export interface Env {
   CHUNKS: DurableObjectNamespace<ChunkStore>;
   CHANNELS: DurableObjectNamespace<ChannelRegistry>;
   CONNECTIONS: DurableObjectNamespace<ConnectionCounter>;
+  /** Where the admin API's backups go (durable-shards, `/_shards`). */
+  BACKUPS: R2Bucket;
+  /** Bearer token of the admin API at `/_shards`; unset, the admin API refuses every request. */
+  ADMIN_TOKEN?: string;
   BOOTSTRAP_SIGNING_KEY?: string;
   ATTESTATION_SIGNING_KEY?: string;
   BUILD_TOKEN_VERIFY_KEY?: string;

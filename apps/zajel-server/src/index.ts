@@ -3,7 +3,7 @@
  * WebSocket upgrades, HTTP routes, 404.
  */
 import { Hono } from "hono";
-import { ShardDirectory } from "durable-shards";
+import { ShardDirectory , adminApp } from "durable-shards";
 import type { Env } from "./env.js";
 import { settleBody } from "./http/body.js";
 import { HttpError, jsonError } from "./http/errors.js";
@@ -42,6 +42,9 @@ function isHttpRoutePath(path: string): boolean {
 const app = new Hono<{ Bindings: Env }>();
 app.use(settleBody);
 app.use(securityHeaders);
+// The library's admin API, dashboard and Prometheus metrics, behind ADMIN_TOKEN (none set: all
+// refused). Mounted before the client rate limits: operators' tools poll it.
+app.route("/_shards", adminApp<Env>({ directory: (env) => env.DIRECTORY, token: (env) => env.ADMIN_TOKEN }));
 app.use(rateLimit);
 app.options("*", (c) => c.body(null, 200));
 app.use(async (c, next) => {

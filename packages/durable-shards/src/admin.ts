@@ -48,10 +48,13 @@ export function adminApp<E extends object>(options: AdminOptions<E>): Hono<{ Bin
   const app = new Hono<{ Bindings: E }>();
   const client = (c: Context<{ Bindings: E }>) => directoryClient(options.directory(c.env), options.directoryName);
 
-  // The page itself holds no data: it asks for the token and calls the API with it.
+  // The page itself holds no data: it asks for the token and calls the API with it. Mounted at
+  // `/_shards`, Hono matches `/` at `/_shards` only; the page is wanted at `/_shards/` too, and no
+  // other route ends in a slash.
   app.get("/", (c) => c.html(dashboardHtml()));
 
   app.use("*", async (c, next) => {
+    if (c.req.method === "GET" && new URL(c.req.url).pathname.endsWith("/")) return c.html(dashboardHtml());
     if (!(await authorized(options.token(c.env), c.req.header("authorization")))) {
       return c.json({ error: "Unauthorized", message: options.token(c.env) ? "a valid bearer token is required" : "the admin API has no token configured, so it refuses every request" }, 401, {
         "WWW-Authenticate": 'Bearer realm="durable-shards"',
