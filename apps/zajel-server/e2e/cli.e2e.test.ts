@@ -1,0 +1,211 @@
+// End to end: the durable-shards CLI (the library's bin, as `npx durable-shards` runs it) against
+// the server started by the README's start command, while `ws` clients pair and relays use the
+// bootstrap API. The `codes` and `servers` keyspaces change shards under that traffic, and no
+// client may see an error. One `--wait` runs in a pseudo-terminal (`script`), so the progress
+// bars are really drawn.
+import { execFile, spawnSync } from "node:child_process";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startServer, type RunningServer } from "./server.js";
+import { connect, randomCode, randomKey, type WsClient } from "./ws-client.js";
+
+const TOKEN = `e2e-admin-${Date.now()}`;
+const SECRET = `e2e-registry-${Date.now()}`;
+const BIN = join(dirname(createRequire(import.meta.url).resolve("durable-shards/package.json")), "dist/cli/main.js");
+const run = promisify(execFile);
+
+let server: RunningServer;
+let env: NodeJS.ProcessEnv;
+
+/** Runs the CLI; resolves with its exit code and output (it never throws for a non-zero exit). */
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env, timeout: 120_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === "number" ? e.code : -1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
+  }
+}
+const json = async <T = Record<string, unknown>>(...args: string[]): Promise<T> => {
+  const result = await cli(...args, "--json");
+  expect(result, result.stderr).toMatchObject({ code: 0 });
+  return JSON.parse(result.stdout) as T;
+};
+
+/**
+ * Pairing and bootstrap traffic until `stop()`: every exchange checked; what went wrong is listed.
+ * Paced below the server's per-IP rate limits (every client here is 127.0.0.1): a pairing (two
+ * upgrades) every 1.5 s, one relay registering once and then heartbeating and listing every 3 s.
+ */
+function traffic(base: string) {
+  const errors: string[] = [];
+  let pairings = 0;
+  let listings = 0;
+  let stopped = false;
+  const pause = async (ms: number) => {
+    for (let waited = 0; waited < ms && !stopped; waited += 100) await new Promise((r) => setTimeout(r, 100));
+  };
+  const pairing = async () => {
+    for (; !stopped; await pause(1_500)) {
+      const sockets: WsClient[] = [];
+      try {
+        const [a, b] = [await connect(base), await connect(base)];
+        sockets.push(a, b);
+        const [codeA, codeB] = [randomCode(), randomCode()];
+        const [keyA, keyB] = [randomKey(), randomKey()];
+        const ra = await a.ask({ type: "register", pairingCode: codeA, publicKey: keyA });
+        const rb = await b.ask({ type: "register", pairingCode: codeB, publicKey: keyB });
+        if (ra.type !== "registered" || rb.type !== "registered") throw new Error(`register: ${JSON.stringify([ra, rb])}`);
+        a.send({ type: "pair_request", targetCode: codeB });
+        const incoming = await b.waitFor("pair_incoming");
+        if (incoming.fromCode !== codeA) throw new Error(`pair_incoming: ${JSON.stringify(incoming)}`);
+        b.send({ type: "pair_response", targetCode: codeA, accepted: true });
+        const [ma, mb] = [await a.waitFor("pair_matched"), await b.waitFor("pair_matched")];
+        if (ma.peerCode !== codeB || mb.peerCode !== codeA) throw new Error(`pair_matched: ${JSON.stringify([ma, mb])}`);
+        pairings++;
+      } catch (error) {
+        errors.push(`pairing: ${error instanceof Error ? error.message : String(error)}`);
+      } finally {
+        await Promise.all(sockets.map((s) => s.close()));
+      }
+    }
+  };
+  const bootstrap = async () => {
+    const headers = { Authorization: `Bearer ${SECRET}`, "Content-Type": "application/json" };
+    const serverId = `ed25519:e2e-cli-${Date.now()}`;
+    try {
+      const registered = await fetch(`${base}/servers`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ serverId, endpoint: "wss://relay.example.org", publicKey: "pk", region: "eu", timestamp: Date.now(), nonce: `cli-${Date.now()}-nonce` }),
+      });
+      if (registered.status !== 200) throw new Error(`POST /servers ${registered.status} ${await registered.text()}`);
+      await registered.body?.cancel();
+    } catch (error) {
+      errors.push(`bootstrap: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    for (let i = 1; !stopped; i++, await pause(3_000)) {
+      try {
+        const beat = await fetch(`${base}/servers/heartbeat`, { method: "POST", headers, body: JSON.stringify({ serverId, connections: i, sequenceNumber: i }) });
+        if (beat.status !== 200) throw new Error(`POST /servers/heartbeat ${beat.status} ${await beat.text()}`);
+        await beat.body?.cancel();
+        const listed = await fetch(`${base}/servers`);
+        if (listed.status !== 200) throw new Error(`GET /servers ${listed.status}`);
+        await listed.body?.cancel();
+        listings++;
+      } catch (error) {
+        errors.push(`bootstrap: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  };
+  const done = Promise.all([pairing(), bootstrap()]);
+  return {
+    errors,
+    counts: () => ({ pairings, listings }),
+    stop: async () => {
+      stopped = true;
+      await done;
+    },
+  };
+}
+
+/**
+ * Caches `n` chunks of about 60 KB through relay clients (each announces, then pushes), so the
+ * chunks keyspace holds data worth copying. A socket may send 100 frames a minute: 80 chunks each.
+ */
+async function fillChunks(base: string, n: number): Promise<void> {
+  const data = "x".repeat(60_000);
+  for (let start = 0; start < n; start += 80) {
+    const socket = await connect(base);
+    try {
+      const code = randomCode();
+      expect((await socket.ask({ type: "register", pairingCode: code, publicKey: randomKey() })).type).toBe("registered");
+      const ids = Array.from({ length: Math.min(80, n - start) }, (_, i) => `cli-e2e-${Date.now()}-${start + i}`);
+      expect(await socket.ask({ type: "chunk_announce", peerId: code, chunks: ids.map((chunkId) => ({ chunkId })) })).toEqual({ type: "chunk_announce_ack", registered: ids.length });
+      for (const chunkId of ids) expect(await socket.ask({ type: "chunk_push", peerId: code, chunkId, channelId: "cli-e2e", data })).toMatchObject({ type: "chunk_push_ack" });
+    } finally {
+      await socket.close();
+    }
+  }
+}
+
+beforeAll(async () => {
+  server = await startServer({ ADMIN_TOKEN: TOKEN, SERVER_REGISTRY_SECRET: SECRET, LIST_SNAPSHOT_FRESH_MS: "0" });
+  env = { ...process.env, DURABLE_SHARDS_URL: `${server.base}/_shards`, DURABLE_SHARDS_TOKEN: TOKEN };
+}, 100_000);
+afterAll(() => server?.stop(), 20_000);
+
+describe("durable-shards CLI against the running server", () => {
+  it("reshards codes and servers under client traffic, with zero client errors", async () => {
+    const load = traffic(server.base);
+    try {
+      // The traffic creates both keyspaces (each on first use).
+      await expect.poll(async () => (await json<{ keyspaces: { name: string }[] }>("status")).keyspaces.map((k) => k.name), { timeout: 20_000 }).toEqual(expect.arrayContaining(["codes", "servers"]));
+      const text = await cli("status");
+      expect(text.code).toBe(0);
+      expect(text.stdout).toMatch(/^keyspace\s+placement\s+version\s+shards/m);
+
+      const dry = await json<{ dryRun: boolean; moves: unknown[]; predicted: { before: number; after: number } }>("add-shards", "codes", "2", "--dry-run");
+      expect(dry.dryRun).toBe(true);
+      expect(dry.moves.length).toBeGreaterThan(0);
+      // Local state persists across runs, so shard ids are read, not assumed.
+      const ids = async (keyspace: string) => (await json<{ shards: { id: string }[] }>("map", keyspace)).shards.map((s) => s.id);
+      const codesBefore = await ids("codes");
+
+      // In a pseudo-terminal: the bars are drawn (cli-progress writes them only to a TTY).
+      const pty = spawnSync("script", ["-qfec", `${process.execPath} ${BIN} add-shards codes 2 --wait`, "/dev/null"], { env, encoding: "utf8", timeout: 120_000 });
+      expect(pty.status, pty.stdout + pty.stderr).toBe(0);
+      expect(pty.stdout).toMatch(/change v\d+ +\|[█░]+\|/);
+      expect(pty.stdout).toMatch(/s\d+ → s\d+ +\|/);
+      expect(pty.stdout).toMatch(/done: map version \d+, \d+ moves/);
+      const added = (await ids("codes")).filter((id) => !codesBefore.includes(id));
+      expect(added).toHaveLength(2);
+
+      const serversBefore = await ids("servers");
+      const servers = await json<{ phase: string; version: number }>("add-shards", "servers", "1", "--wait");
+      expect(servers.phase).toBe("done");
+      const removed = await json<{ phase: string }>("remove-shards", "codes", ...added, "--wait");
+      expect(removed.phase).toBe("done");
+      expect(await ids("codes")).toEqual(codesBefore);
+
+      // A change copying megabytes at 64 KiB/s takes a while: it is aborted while it runs.
+      await fillChunks(server.base, 240);
+      const chunksBefore = await ids("chunks");
+      const started = await json<{ started: boolean }>("add-shards", "chunks", "1", "--copy-rate", "65536");
+      expect(started.started).toBe(true);
+      const aborted = await json<{ phase: string }>("abort", "chunks");
+      expect(aborted.phase).toBe("rolled back");
+      expect(await ids("chunks")).toEqual(chunksBefore);
+
+      const counts = load.counts();
+      expect(counts.pairings).toBeGreaterThanOrEqual(3);
+      expect(counts.listings).toBeGreaterThanOrEqual(2);
+    } finally {
+      await load.stop();
+    }
+    expect(load.errors).toEqual([]);
+  }, 240_000);
+
+  it("backs up, lists and restores a keyspace, and answers misuse with one line and a non-zero exit", async () => {
+    const job = await json<{ id: string; phase: string; rows: number }>("backup", "servers", "--wait");
+    expect(job.phase).toBe("done");
+    const list = await json<{ id: string }[]>("backups", "servers");
+    expect(list.map((b) => b.id)).toContain(job.id);
+    const restored = await json<{ phase: string; verified: boolean }>("restore", "servers", job.id, "--into", `servers-copy-${Date.now()}`);
+    expect(restored).toMatchObject({ phase: "done", verified: true });
+    const table = await cli("backups", "servers");
+    expect(table.stdout).toContain(job.id);
+
+    for (const args of [["restore", "servers", "bk-none"], ["map", "no-such-keyspace"], ["abort", "codes"], ["add-shards", "codes", "0"], ["status", "--token", "wrong"]]) {
+      const result = await cli(...args);
+      expect(result.code, args.join(" ")).not.toBe(0);
+      const lines = result.stderr.trim().split("\n");
+      expect(lines, args.join(" ")).toHaveLength(1);
+      expect(lines[0]).toMatch(/^error: /);
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+    }
+  }, 120_000);
+});
