@@ -9,6 +9,7 @@ import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServer, type RunningServer } from "./server.js";
+import { fillChunks } from "./fill.js";
 import { connect, randomCode, randomKey, type WsClient } from "./ws-client.js";
 
 const TOKEN = `e2e-admin-${Date.now()}`;
@@ -110,26 +111,6 @@ function traffic(base: string) {
       await done;
     },
   };
-}
-
-/**
- * Caches `n` chunks of about 60 KB through relay clients (each announces, then pushes), so the
- * chunks keyspace holds data worth copying. A socket may send 100 frames a minute: 80 chunks each.
- */
-async function fillChunks(base: string, n: number): Promise<void> {
-  const data = "x".repeat(60_000);
-  for (let start = 0; start < n; start += 80) {
-    const socket = await connect(base);
-    try {
-      const code = randomCode();
-      expect((await socket.ask({ type: "register", pairingCode: code, publicKey: randomKey() })).type).toBe("registered");
-      const ids = Array.from({ length: Math.min(80, n - start) }, (_, i) => `cli-e2e-${Date.now()}-${start + i}`);
-      expect(await socket.ask({ type: "chunk_announce", peerId: code, chunks: ids.map((chunkId) => ({ chunkId })) })).toEqual({ type: "chunk_announce_ack", registered: ids.length });
-      for (const chunkId of ids) expect(await socket.ask({ type: "chunk_push", peerId: code, chunkId, channelId: "cli-e2e", data })).toMatchObject({ type: "chunk_push_ack" });
-    } finally {
-      await socket.close();
-    }
-  }
 }
 
 beforeAll(async () => {

@@ -21,6 +21,7 @@ const PAGE = `<!doctype html>
 <title>durable-shards</title>
 <style>
   :root { font-family: system-ui, sans-serif; color: #1d232a; background: #f5f6f8; }
+  [hidden] { display: none !important; }
   body { margin: 0; }
   header { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; padding: .6rem 1rem; background: #1d232a; color: #fff; }
   header h1 { font-size: 1.05rem; margin: 0; }
@@ -60,6 +61,7 @@ const PAGE = `<!doctype html>
         <select id="by"><option value="load">by load</option><option value="slots">by slots</option><option value="storage">by storage</option></select>
         <input id="count" type="number" min="1" value="1" style="width:4rem" hidden>
         <input id="remove" placeholder="s3 s4" style="width:7rem" hidden>
+        <input id="rate" type="number" min="65536" step="65536" placeholder="copy B/s (optional)" style="width:10rem">
         <button class="act ghost" id="plan-button" type="button">Plan</button><button class="act" id="apply-button" type="button">Apply</button><button class="act ghost" id="abort-button" type="button">Abort</button>
       </form><div id="plan" hidden></div></section>
     <section><h2>Shards</h2><div class="scroll"><table id="shards"></table></div><h3>Hot keys</h3><div class="scroll"><table id="hot"></table></div></section>
@@ -154,9 +156,10 @@ $("kind").addEventListener("change", () => { const k = $("kind").value; $("by").
 
 function changeBody(dryRun) {
   const k = $("kind").value;
-  if (k === "rebalance") return { by: $("by").value, dryRun };
-  if (k === "add-shards") return { shards: Number($("count").value), dryRun };
-  return { shards: $("remove").value.split(/[\\s,]+/).filter(Boolean), dryRun };
+  const rate = Number($("rate").value) > 0 ? { copyBytesPerSecond: Number($("rate").value) } : {};
+  if (k === "rebalance") return { by: $("by").value, dryRun, ...rate };
+  if (k === "add-shards") return { shards: Number($("count").value), dryRun, ...rate };
+  return { shards: $("remove").value.split(/[\\s,]+/).filter(Boolean), dryRun, ...rate };
 }
 async function submit(dryRun) {
   const out = $("plan"); out.hidden = false; out.textContent = dryRun ? "planning…" : "starting…";
