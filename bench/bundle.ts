@@ -21,15 +21,17 @@ export async function bundleWorker(entry: URL): Promise<string> {
 
 /**
  * A local workerd (through Miniflare, not the `wrangler dev` proxy) running the Worker at `entry`,
- * with a SQLite-backed Durable Object class for each binding of `durableObjects`.
+ * with a SQLite-backed Durable Object class for each binding of `durableObjects`, and an R2
+ * bucket (in memory) for each name of `r2Buckets`.
  */
-export async function startWorker(entry: URL, durableObjects: Record<string, string>, bindings: Record<string, string> = {}): Promise<Miniflare> {
+export async function startWorker(entry: URL, durableObjects: Record<string, string>, bindings: Record<string, string> = {}, r2Buckets: string[] = []): Promise<Miniflare> {
   return new Miniflare({
     modules: true,
     script: await bundleWorker(entry),
     compatibilityDate: "2026-04-20",
     compatibilityFlags: ["nodejs_compat"],
     bindings,
+    r2Buckets,
     durableObjects: Object.fromEntries(Object.entries(durableObjects).map(([binding, className]) => [binding, { className, useSQLite: true }])),
   });
 }

@@ -20,6 +20,8 @@ import { addChecksums, type BucketChecksums, type TableRows } from "./shard-back
 
 /** Slots per checksum bucket: the slot space in 64 buckets. */
 const BUCKETS = 64;
+/** Bytes per backup page: small, so each read of a snapshot holds its shard only briefly. */
+const BACKUP_PAGE_BYTES = 1024 * 1024;
 
 export const BACKUP_TABLES = `
   CREATE TABLE backup_jobs (id TEXT PRIMARY KEY, keyspace TEXT NOT NULL, kind TEXT NOT NULL, phase TEXT NOT NULL,
@@ -32,6 +34,11 @@ export const backupSettingsSchema = z.strictObject({
   everyMs: z.number().int().min(0).max(366 * 86_400_000).refine((ms) => ms === 0 || ms >= 500, "everyMs must be 0 (off) or at least 500").optional(),
   /** Scheduled backups kept; older ones are deleted after each scheduled backup. */
   keep: z.number().int().min(1).max(1_000).default(7),
+  /**
+   * Most bytes per second a backup reads from the shards while they serve (pages are spaced out to
+   * it). Unset: as fast as it goes, which can crowd out the shards' own traffic.
+   */
+  bytesPerSecond: z.number().min(65_536, "bytesPerSecond must be at least 65,536").optional(),
 });
 export type BackupSettings = z.infer<typeof backupSettingsSchema>;
 
@@ -82,7 +89,7 @@ export interface BackupJob {
 
 interface SnapshotShard {
   dsSnapshot(keyspace: string, id: string, bucketSlots: number): Promise<{ version: number; ranges: SlotRange[]; rows: number; checksums: BucketChecksums } | Failure>;
-  dsSnapshotPage(keyspace: string, id: string, cursor: string | null): Promise<{ data: TableRows; next: string | null } | Failure>;
+  dsSnapshotPage(keyspace: string, id: string, cursor: string | null, maxBytes?: number): Promise<{ data: TableRows; next: string | null } | Failure>;
   dsSnapshotDrop(keyspace: string, id: string): Promise<void | Failure>;
   dsRestorePage(keyspace: string, data: TableRows, clear: boolean): Promise<{ rows: number } | Failure>;
   dsChecksums(keyspace: string, bucketSlots: number): Promise<BucketChecksums | Failure>;
@@ -127,12 +134,12 @@ export class Backups {
   }
 
   /** Runs (or re-runs from its start: every step is idempotent) job `id`, to done or failed. */
-  async run(id: string, bucket: string): Promise<BackupJob> {
+  async run(id: string, bucket: string, bytesPerSecond?: number): Promise<BackupJob> {
     const job = this.job(id);
     if (!job) throw new ShardError("UnknownBackup", `no backup or restore job '${id}'`);
     if (job.phase === "done" || job.phase === "failed") return job;
     try {
-      if (job.kind === "backup") await this.backUp(job, this.host.bucket(bucket));
+      if (job.kind === "backup") await this.backUp(job, this.host.bucket(bucket), bytesPerSecond);
       else await this.restore(job, this.host.bucket(bucket));
       this.save(job, "done");
     } catch (error) {
@@ -188,7 +195,7 @@ export class Backups {
     return (await object.json()) as BackupManifest;
   }
 
-  private async backUp(job: BackupJob, r2: R2Bucket): Promise<void> {
+  private async backUp(job: BackupJob, r2: R2Bucket, bytesPerSecond?: number): Promise<void> {
     const { keyspace, id } = job;
     const bucketSlots = Math.ceil(this.host.map(keyspace).slotCount / BUCKETS);
     // Every shard at one map version: no change may move slots between two snapshots.
@@ -200,6 +207,7 @@ export class Backups {
     });
     job.rowsTotal = snapshots.reduce((n, s) => n + s.rows, 0);
     this.save(job, "copying");
+    const copyStarted = Date.now();
     const manifest: BackupManifest = {
       format: 1, id, keyspace, binding: this.host.binding(keyspace), slotCount: map.slotCount, version: map.version,
       startedAt: job.startedAt, finishedAt: 0, scheduled: job.scheduled === true, rows: 0, bytes: 0, shards: [], bucketSlots, checksums: {},
@@ -211,7 +219,11 @@ export class Backups {
       const entry: BackupManifest["shards"][number] = { id: shard.id, ranges: snapshot.ranges, rows: 0, pages: [] };
       let cursor: string | null = null;
       do {
-        const page: { data: TableRows; next: string | null } = unwrap(await this.host.stub(keyspace, shard.id).dsSnapshotPage(keyspace, id, cursor));
+        if (bytesPerSecond !== undefined) {
+          const ahead = (job.bytes / bytesPerSecond) * 1000 - (Date.now() - copyStarted);
+          if (ahead > 0) await new Promise((resolve) => setTimeout(resolve, ahead));
+        }
+        const page: { data: TableRows; next: string | null } = unwrap(await this.host.stub(keyspace, shard.id).dsSnapshotPage(keyspace, id, cursor, BACKUP_PAGE_BYTES));
         const body = new TextEncoder().encode(JSON.stringify(page.data));
         const rows = Object.values(page.data).reduce((n, r) => n + r.length, 0);
         const key = `${keyspace}/${id}/${shard.id}/${entry.pages.length}.json`;

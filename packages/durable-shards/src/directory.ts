@@ -604,8 +604,9 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   /** Runs `job` now (`wait`), or in the background (the jobs timer goes on with it after an eviction). */
   private async startJob(job: BackupJob, bucket: string, wait: boolean): Promise<BackupJob> {
     await this.timers.after(BACKUP_JOBS_TIMER, RESUME_DELAY_MS);
-    if (wait) return this.backups.run(job.id, bucket);
-    this.detach(`job:${job.id}`, () => this.backups.run(job.id, bucket));
+    const rate = this.backupSettings(job.keyspace).bytesPerSecond;
+    if (wait) return this.backups.run(job.id, bucket, rate);
+    this.detach(`job:${job.id}`, () => this.backups.run(job.id, bucket, rate));
     return job;
   }
 
@@ -614,7 +615,10 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     const left = this.backups.unfinished();
     if (left.length === 0) return;
     await this.timers.after(BACKUP_JOBS_TIMER, RESUME_DELAY_MS);
-    for (const job of left) this.detach(`job:${job.id}`, () => this.backups.run(job.id, this.backupSettings(job.keyspace).bucket));
+    for (const job of left) {
+      const settings = this.backupSettings(job.keyspace);
+      this.detach(`job:${job.id}`, () => this.backups.run(job.id, settings.bucket, settings.bytesPerSecond));
+    }
   }
 
   /**
@@ -643,7 +647,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     const job = this.backups.queueBackup(keyspace, true);
     await this.timers.after(BACKUP_JOBS_TIMER, RESUME_DELAY_MS);
     this.detach(`job:${job.id}`, async () => {
-      const done = await this.backups.run(job.id, settings.bucket);
+      const done = await this.backups.run(job.id, settings.bucket, settings.bytesPerSecond);
       if (done.phase === "done") await this.backups.prune(keyspace, settings.bucket, settings.keep);
       else console.warn(`durable-shards directory: scheduled backup of '${keyspace}' failed: ${done.error}`);
     });

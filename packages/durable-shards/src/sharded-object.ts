@@ -485,15 +485,16 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     });
   }
 
-  /** A page (about {@link PAGE_BYTES}) of backup `id`'s snapshot, from `cursor` on. */
-  dsSnapshotPage(keyspace: unknown, id: unknown, cursor: unknown): Promise<{ data: SlotData; next: string | null } | Failure> {
+  /** A page (about `maxBytes`, at most {@link PAGE_BYTES}) of backup `id`'s snapshot, from `cursor` on. */
+  dsSnapshotPage(keyspace: unknown, id: unknown, cursor: unknown, maxBytes?: unknown): Promise<{ data: SlotData; next: string | null } | Failure> {
     return settle(async () => {
       this.#backupOwner(keyspace);
       const backup = parse(backupIdSchema, id, "id");
       const from = parse(z.string().max(64).nullable(), cursor, "cursor");
+      const size = parse(z.number().int().min(1024).max(PAGE_BYTES).optional(), maxBytes, "maxBytes") ?? PAGE_BYTES;
       const tables = this.checkedSlotTables();
       if (!hasSnapshot(this.ctx.storage.sql, backup, tables)) throw new ShardError("InvalidArgument", `no snapshot of backup '${backup}' on this shard`);
-      return snapshotPage(this.ctx.storage.sql, backup, tables, from, PAGE_BYTES);
+      return snapshotPage(this.ctx.storage.sql, backup, tables, from, size);
     });
   }
 
