@@ -101,7 +101,7 @@ function render() {
   const m = (snapshot.metrics || []).find((x) => x.keyspace === selected);
   if (!ks || !m) return;
   $("ks-title").textContent = ks.name;
-  $("ks-summary").textContent = "map version " + ks.version + " · " + ks.shards.length + " shards · " + ks.slotCount + " slots · " + fmt(m.load.total) + " calls/s · heaviest/mean " + fmt(m.load.maxOverMean);
+  $("ks-summary").textContent = "map version " + ks.version + " · " + ks.shards.length + " shards · " + ks.slotCount + " slots · " + fmt(m.load.total) + " calls/s · heaviest/mean " + m.load.maxOverMean.toFixed(2);
   drawStrip(ks); drawHeat(m);
   $("shards").innerHTML = "<tr><th>shard</th><th>slots</th><th>calls/s</th><th></th><th>storage</th><th>calls</th><th>errors</th><th>up</th></tr>" + m.shards.map((s) => {
     const calls = Object.values(s.methods).reduce((n, c) => n + c.calls, 0), errors = Object.values(s.methods).reduce((n, c) => n + c.errors, 0);
@@ -165,7 +165,7 @@ async function submit(dryRun) {
   const out = $("plan"); out.hidden = false; out.textContent = dryRun ? "planning…" : "starting…";
   try {
     const r = await api("api/keyspaces/" + encodeURIComponent(selected) + "/" + $("kind").value, { method: "POST", body: JSON.stringify(changeBody(dryRun)) });
-    const p = r.predicted ? " · heaviest/mean " + fmt(r.predicted.before) + " → " + fmt(r.predicted.after) + " (" + r.predicted.by + ")" : "";
+    const p = r.predicted ? " · heaviest/mean " + r.predicted.before.toFixed(2) + " → " + r.predicted.after.toFixed(2) + " (" + r.predicted.by + ")" : "";
     out.textContent = (r.dryRun ? "plan" : r.started ? "started" : "nothing to do") + ": " + r.moves.length + " moves, " + r.movedSlots + " slots" + p + (r.moves.length ? "\\n" + r.moves.map((mv) => mv.from + " → " + mv.to + ": " + mv.slots + " slots").join("\\n") : "");
   } catch (error) { out.textContent = "refused: " + error.message; }
 }

@@ -26,7 +26,7 @@ export function duration(ms: number): string {
 export function plan(result: { dryRun?: boolean; started?: boolean; version: number; movedSlots: number; moves: { from: string; to: string; slots: number }[]; predicted?: { by: string; before: number; after: number }; hotSlots?: { slot: number; shard: string; keys: string[] }[] }): string {
   const head = result.dryRun ? `plan (dry run, nothing changed): map version ${result.version}` : result.started ? `started: change to map version ${result.version}` : `nothing to do: map version ${result.version}`;
   const lines = [head, `${result.moves.length} moves, ${number(result.movedSlots)} slots`];
-  if (result.predicted) lines.push(`predicted heaviest/mean by ${result.predicted.by}: ${number(result.predicted.before)} → ${number(result.predicted.after)}`);
+  if (result.predicted) lines.push(`predicted heaviest/mean by ${result.predicted.by}: ${result.predicted.before.toFixed(2)} → ${result.predicted.after.toFixed(2)}`);
   if (result.moves.length > 0) lines.push(table(result.moves.map((m) => [m.from, "→", m.to, number(m.slots)]), ["from", "", "to", "slots"]));
   for (const h of result.hotSlots ?? []) lines.push(`hot slot ${h.slot} on ${h.shard}, too heavy to balance by moving: ${h.keys.join(", ") || "(keys unknown)"}`);
   return lines.join("\n");
