@@ -3,9 +3,9 @@
 import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { basename, join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CHROMIUM_ARGS, chromiumExecutable } from "./chromium.js";
+import { launchChromium } from "./chromium.js";
 import { startServer, type RunningServer } from "./server.js";
 import { randomCode, randomKey, wsUrl } from "./ws-client.js";
 
@@ -36,14 +36,12 @@ async function servePages(): Promise<Server> {
 }
 
 beforeAll(async () => {
-  // A browser that cannot start fails the test below (a throwing beforeAll would only mark it
-  // skipped), so no run passes without it.
-  try {
-    browser = await chromium.launch({ executablePath: await chromiumExecutable(), args: CHROMIUM_ARGS });
-  } catch (error) {
-    launchFailure = new Error(`Chromium did not start (it comes with npm ci, in @sparticuz/chromium): ${String(error)}`);
+  const launched = await launchChromium();
+  if ("failure" in launched) {
+    launchFailure = launched.failure;
     return;
   }
+  browser = launched.browser;
   // One after another, so a failure leaves every started piece assigned for afterAll to stop.
   pages = await servePages();
   server = await startServer();

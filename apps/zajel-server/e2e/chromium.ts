@@ -7,6 +7,7 @@ import { mkdirSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import packaged from "@sparticuz/chromium";
+import { chromium, type Browser } from "playwright-core";
 
 /** Flags for a headless browser on a machine without network access beyond loopback. */
 export const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"];
@@ -26,5 +27,18 @@ export async function chromiumExecutable(): Promise<string> {
   } finally {
     if (previous === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = previous;
+  }
+}
+
+/**
+ * Launches the headless browser, or returns why it could not start. A test should throw that
+ * failure itself: a throwing `beforeAll` would only mark its tests skipped, and no run may pass
+ * without the browser.
+ */
+export async function launchChromium(): Promise<{ browser: Browser } | { failure: Error }> {
+  try {
+    return { browser: await chromium.launch({ executablePath: await chromiumExecutable(), args: CHROMIUM_ARGS }) };
+  } catch (error) {
+    return { failure: new Error(`Chromium did not start (it comes with npm ci, in @sparticuz/chromium): ${String(error)}`) };
   }
 }

@@ -4,9 +4,9 @@
 // screenshot taken during the change goes to e2e/artifacts/ (not committed).
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CHROMIUM_ARGS, chromiumExecutable } from "./chromium.js";
+import { launchChromium } from "./chromium.js";
 import { fillChunks, registerCodes } from "./fill.js";
 import { startServer, type RunningServer } from "./server.js";
 
@@ -18,12 +18,12 @@ let browser: Browser;
 let launchFailure: Error | undefined;
 
 beforeAll(async () => {
-  try {
-    browser = await chromium.launch({ executablePath: await chromiumExecutable(), args: CHROMIUM_ARGS });
-  } catch (error) {
-    launchFailure = new Error(`Chromium did not start (it comes with npm ci, in @sparticuz/chromium): ${String(error)}`);
+  const launched = await launchChromium();
+  if ("failure" in launched) {
+    launchFailure = launched.failure;
     return;
   }
+  browser = launched.browser;
   server = await startServer({ ADMIN_TOKEN: TOKEN });
 }, 100_000);
 afterAll(async () => {

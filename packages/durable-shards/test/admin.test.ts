@@ -78,6 +78,14 @@ describe("admin API", () => {
       ["/api/jobs/bad%20id", undefined, 400],
       ["/api/nothing-here", undefined, 404],
     ];
+    // Every route that names a keyspace refuses a bad name with 400.
+    for (const [method, rest] of [
+      ["GET", ""], ["GET", "/map"], ["GET", "/shards"], ["GET", "/hot-keys"], ["POST", "/add-shards"], ["POST", "/remove-shards"], ["POST", "/rebalance"],
+      ["GET", "/change"], ["POST", "/change/abort"], ["GET", "/diagnose"], ["GET", "/settings"], ["PATCH", "/settings"], ["GET", "/autoscaler"],
+      ["POST", "/autoscaler/pause"], ["POST", "/autoscaler/resume"], ["GET", "/backups"], ["POST", "/backups"], ["POST", "/backups/bk-x/restore"], ["DELETE", "/backups/bk-x"],
+    ] as const) {
+      cases.push([`/api/keyspaces/bad%20name${rest}`, { method, ...(method === "GET" || method === "DELETE" ? {} : { body: "{}" }) }, 400]);
+    }
     for (const [path, init, status] of cases) {
       const response = await call(path, init);
       const body = await json<{ error: string; message: string }>(response);
