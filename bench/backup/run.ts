@@ -10,7 +10,7 @@ import { finish, fmt, heading, row, type Target } from "../report.js";
 
 const MB = Number(process.env.BACKUP_MB ?? 50);
 /** The backups' read rate limit (`backups.bytesPerSecond`), bytes/s; 0: none. */
-const RATE = Number(process.env.BACKUP_RATE ?? 4 * 1024 * 1024);
+const RATE = Number(process.env.BACKUP_RATE ?? 2 * 1024 * 1024);
 const ROUND_MS = 200;
 const CONCURRENCY = 8;
 
