@@ -402,11 +402,17 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
    * back or has failed too often). Returns the keyspaces it ran.
    */
   async resumePending(): Promise<string[]> {
+    return this.resume(true);
+  }
+
+  /** Runs every unfinished change; one already running in the background is waited for (`waitForRunning`) or left to itself. */
+  private async resume(waitForRunning: boolean): Promise<string[]> {
     const names = this.changes.unfinished();
     let failure: unknown;
     for (const name of names) {
-      // A run already going (started in the background) is waited for, not started twice.
-      await (this.running.get(`change:${name}`) ?? this.apply(name)).catch((error: unknown) => (failure ??= error));
+      const running = this.running.get(`change:${name}`);
+      if (running && !waitForRunning) continue;
+      await (running ?? this.apply(name)).catch((error: unknown) => (failure ??= error));
     }
     if (failure !== undefined) throw failure;
     return names;
@@ -535,7 +541,8 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     handlers[BACKUP_JOBS_TIMER] = () => this.runJobs();
     await this.timers.run(handlers);
     try {
-      await this.resumePending();
+      // A change running in the background goes on by itself: the alarm does not wait for it.
+      await this.resume(false);
     } catch (error) {
       // A change that cannot finish yet is expected (its timer is re-armed); say so once, not as
       // a failed alarm, which the platform would also retry on its own schedule.
