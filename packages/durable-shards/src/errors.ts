@@ -14,6 +14,8 @@ export type ShardErrorCode =
   | "InvalidKey"
   | "UnknownKeyspace"
   | "UnknownBackup"
+  | "Migrating"
+  | "Migrated"
   | "KeyspaceExists"
   | "UnknownShard"
   | "ShardExists"
@@ -85,6 +87,8 @@ const CODES: ReadonlySet<string> = new Set<ShardErrorCode>([
   "InvalidKey",
   "UnknownKeyspace",
   "UnknownBackup",
+  "Migrating",
+  "Migrated",
   "KeyspaceExists",
   "UnknownShard",
   "ShardExists",

@@ -9,6 +9,9 @@ const STATUS: Partial<Record<string, number>> = {
   InvalidKey: 400,
   UnknownKeyspace: 404,
   UnknownBackup: 404,
+  // A legacy object's key moved to its keyspace: the caller should call it there.
+  Migrated: 409,
+  Migrating: 503,
   UnknownShard: 404,
   KeyspaceExists: 409,
   ShardExists: 409,
