@@ -20,8 +20,8 @@ export { ShardRouter, MapCache, defaultMapCache, type KeyClient, type ShardClien
 export { Timers, type TimerHandlers } from "./timers.js";
 export { metricsText, metricsJson, type MetricsOptions } from "./metrics-text.js";
 export { adminApp, adminFetch, type AdminOptions } from "./admin.js";
-export { LegacyLedger, type LegacyKeyState } from "./legacy-ledger.js";
-export { migrateKey, contentHash, type KeyMigration, type LegacyEndpoint, type TargetEndpoint } from "./key-migration.js";
+export { KeyLedger, type KeyState } from "./key-ledger.js";
+export { migrateKey, contentHash, type KeyMigration, type SourceEndpoint, type TargetEndpoint } from "./key-migration.js";
 export type { BackupJob, BackupManifest, BackupSettings, JobPhase } from "./backups.js";
 export type { KeyspaceSettings, KeyspaceSettingsInput, AutoscalerDecision } from "./observer.js";
 export { DEFAULT_MEASUREMENT, type MeasurementOptions, type MethodCounts, type ShardReport } from "./shard-metrics.js";

@@ -1,28 +1,30 @@
 /**
- * Moving one key's data from a legacy object into its keyspace, with no write lost, doubled, or
- * applied only to the side no longer read.
+ * Moving one key's data between two homes (a legacy object and its keyspace, either way), with no
+ * write lost, doubled, or applied only to the side no longer read.
  *
- * 1. The legacy object freezes the key (`LegacyLedger.freeze`) and exports its data, in one step:
- *    from then on it refuses the key's writes, so the export is final.
- * 2. The key's object in the keyspace imports the data (replacing anything it held for the key:
- *    the import is idempotent, so a retry after a crash repeats it safely).
- * 3. Both sides' content hashes are compared; on a mismatch the key stays frozen (served nowhere,
- *    written nowhere) and the migration fails, to be retried.
- * 4. The legacy object marks the key migrated. Calls for it go to the keyspace from then on.
+ * 1. The giving side freezes the key (`KeyLedger.freeze`) and exports its data, in one step: from
+ *    then on it refuses the key's writes, so the export is final.
+ * 2. The taking side imports the data, replacing anything it held for the key, and serves the key
+ *    again (`KeyLedger.thaw`). The import is idempotent, so a retry after a crash repeats it safely.
+ * 3. Both sides' content hashes are compared; on a mismatch the key stays frozen on the giving side
+ *    and the migration fails, to be retried.
+ * 4. The giving side marks the key migrated: calls for it go to the taking side from then on.
  *
  * A crash anywhere leaves the key frozen or migrated; running `migrateKey` again finishes it.
+ * Switching a migration off is the same call the other way, so writes made in the keyspace come
+ * back with the key.
  */
 import { ShardError } from "./errors.js";
 
-/** The legacy object's side of a key's migration. */
-export interface LegacyEndpoint<D> {
+/** The giving side of a key's migration. */
+export interface SourceEndpoint<D> {
   /** Freezes `key` and returns its data and content hash (idempotent: a frozen key exports again). */
   export(key: string): Promise<{ data: D; hash: string }>;
   /** Marks `key` migrated. */
   finish(key: string): Promise<void>;
 }
 
-/** The keyspace's side: stores `data` as the key's whole content and returns the hash of what it now holds. */
+/** The taking side: stores `data` as the key's whole content, serves the key, and returns the hash of what it now holds. */
 export interface TargetEndpoint<D> {
   import(key: string, data: D): Promise<{ hash: string }>;
 }
@@ -34,13 +36,13 @@ export interface KeyMigration {
 }
 
 /** Migrates `key` (steps above). Throws `Incomplete` when the two sides' hashes differ. */
-export async function migrateKey<D>(key: string, legacy: LegacyEndpoint<D>, target: TargetEndpoint<D>): Promise<KeyMigration> {
-  const { data, hash } = await legacy.export(key);
+export async function migrateKey<D>(key: string, source: SourceEndpoint<D>, target: TargetEndpoint<D>): Promise<KeyMigration> {
+  const { data, hash } = await source.export(key);
   const imported = await target.import(key, data);
   if (imported.hash !== hash) {
-    throw new ShardError("Incomplete", `key '${key}' holds ${imported.hash} in its keyspace but ${hash} in the legacy object; it stays frozen until migrated again`, { retryable: true });
+    throw new ShardError("Incomplete", `key '${key}' hashes ${imported.hash} where it went but ${hash} where it came from; it stays frozen until migrated again`, { retryable: true });
   }
-  await legacy.finish(key);
+  await source.finish(key);
   return { key, hash };
 }
 

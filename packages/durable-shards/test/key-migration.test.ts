@@ -1,97 +1,146 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { errorOf, isFailure, migrateKey, type LegacyEndpoint, type TargetEndpoint } from "../src/index.js";
-import { createKv, kvRouter, rejection, uniqueName } from "./helpers.js";
+import { MapCache, ShardError, ShardRouter, errorOf, isFailure, migrateKey, type SourceEndpoint, type TargetEndpoint } from "../src/index.js";
+import { directory, rejection, uniqueName } from "./helpers.js";
+import type { MigratingKv } from "./fixtures/worker.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+type Counter = { n: number };
 
-function setUp(shards = 3) {
+async function setUp(shards = 3) {
   const legacy = env.LEGACY.getByName(uniqueName("legacy"));
-  return createKv(shards).then((keyspace) => {
-    const { router } = kvRouter(keyspace);
-    const source: LegacyEndpoint<{ n: number }> = {
-      export: async (key) => {
-        const r = await legacy.exportKey(key);
-        if (isFailure(r)) throw errorOf(r);
-        return r as { data: { n: number }; hash: string };
-      },
-      finish: (key) => legacy.finishKey(key),
-    };
-    const target: TargetEndpoint<{ n: number }> = { import: (key, data) => router.get(key).importCounter(data) };
-    /** One acknowledged increment of `key`, wherever it is served now. */
-    const increment = async (key: string): Promise<void> => {
-      for (;;) {
-        const r = await legacy.increment(key);
-        if (!isFailure(r)) return;
-        const error = errorOf(r);
-        if (error.code === "Migrating") {
-          await sleep(2);
-          continue;
-        }
-        if (error.code === "Migrated") return void (await router.get(key).increment());
-        throw error;
-      }
-    };
-    return { legacy, router, source, target, increment };
-  });
+  const keyspace = uniqueName("adopting");
+  await directory().createKeyspace({ name: keyspace, binding: "MIGRATING", shards });
+  const router = new ShardRouter<MigratingKv>({ directory: env.DIRECTORY, namespace: env.MIGRATING, keyspace, cache: new MapCache() });
+  const unwrapped = async <T>(answer: Promise<unknown>): Promise<T> => {
+    const r = await answer;
+    if (isFailure(r)) throw errorOf(r);
+    return r as T;
+  };
+  // The two directions: legacy → keyspace (the migration) and keyspace → legacy (switched off).
+  const fromLegacy: SourceEndpoint<Counter> = { export: (key) => unwrapped(legacy.exportKey(key)), finish: (key) => legacy.finishKey(key) };
+  const intoKeyspace: TargetEndpoint<Counter> = { import: (key, data) => router.get(key).importCounter(data) };
+  const fromKeyspace: SourceEndpoint<Counter> = { export: (key) => router.get(key).exportCounter(), finish: (key) => router.get(key).finishCounter() };
+  const intoLegacy: TargetEndpoint<Counter> = { import: (key, data) => legacy.importKey(key, data) };
+
+  /** How the app calls a key: where the flag says first, the other side once told `Migrated`, again after `Migrating`. */
+  let sharding = true;
+  const attempt = async (side: "legacy" | "keyspace", key: string): Promise<ShardError | undefined> => {
+    if (side === "legacy") {
+      const r = await legacy.increment(key);
+      return isFailure(r) ? errorOf(r) : undefined;
+    }
+    try {
+      await router.get(key).increment();
+      return undefined;
+    } catch (error) {
+      if (error instanceof ShardError) return error;
+      throw error;
+    }
+  };
+  const increment = async (key: string): Promise<void> => {
+    for (;;) {
+      const first = sharding ? "keyspace" : "legacy";
+      let refused = await attempt(first, key);
+      if (refused?.code === "Migrated") refused = await attempt(first === "legacy" ? "keyspace" : "legacy", key);
+      if (refused === undefined) return;
+      if (refused.code !== "Migrating" && refused.code !== "Migrated") throw refused;
+      await sleep(2);
+    }
+  };
+  return { legacy, router, fromLegacy, intoKeyspace, fromKeyspace, intoLegacy, increment, setSharding: (on: boolean) => (sharding = on) };
 }
 
-describe("migrating keys off a legacy object", () => {
-  it("moves every key while writers keep incrementing: each count equals its acknowledged increments", async () => {
-    const { legacy, router, source, target, increment } = await setUp();
-    const keys = Array.from({ length: 40 }, (_, i) => `user:${i}`);
-    const acked = new Map(keys.map((k) => [k, 0]));
-    for (const key of keys) {
-      await increment(key);
-      acked.set(key, 1);
-    }
-    let stop = false;
-    const writers = [0, 1, 2].map(async (w) => {
+/** Writers incrementing `keys` until stopped, counting what was acknowledged. */
+function writers(keys: string[], increment: (key: string) => Promise<void>) {
+  const acked = new Map(keys.map((k) => [k, 0]));
+  let stop = false;
+  const done = Promise.all(
+    [0, 1, 2].map(async (w) => {
       for (let i = w; !stop; i += 3) {
         const key = keys[i % keys.length]!;
         await increment(key);
         acked.set(key, acked.get(key)! + 1);
       }
-    });
-    for (const key of keys) await migrateKey(key, source, target);
-    await sleep(50);
-    stop = true;
-    await Promise.all(writers);
+    }),
+  );
+  return { acked, stop: async () => ((stop = true), await done) };
+}
+
+describe("migrating keys off a legacy object", () => {
+  it("moves every key while writers keep incrementing: each count equals its acknowledged increments", async () => {
+    const s = await setUp();
+    s.setSharding(false);
+    const keys = Array.from({ length: 40 }, (_, i) => `user:${i}`);
+    for (const key of keys) await s.increment(key);
+    const load = writers(keys, s.increment);
+    for (const key of keys) await migrateKey(key, s.fromLegacy, s.intoKeyspace);
+    await sleep(30);
+    await load.stop();
     for (const key of keys) {
-      expect(await legacy.state(key)).toBe("migrated");
-      expect(Number(await router.get(key).get())).toBe(acked.get(key));
+      expect(await s.legacy.state(key)).toBe("migrated");
+      expect(Number(await s.router.get(key).get())).toBe(load.acked.get(key)! + 1);
     }
-    expect([...acked.values()].reduce((a, b) => a + b)).toBeGreaterThan(80);
+  });
+
+  it("switches off (keys move back, with the writes made in the keyspace) and on again, writes running throughout", async () => {
+    const s = await setUp(2);
+    const keys = Array.from({ length: 20 }, (_, i) => `org:${i}`);
+    s.setSharding(false);
+    const load = writers(keys, s.increment);
+    await sleep(20);
+    for (const key of keys) await migrateKey(key, s.fromLegacy, s.intoKeyspace);
+    s.setSharding(true);
+    await sleep(20);
+    // The flag goes off: every key back to the legacy object, writes made in the keyspace with it.
+    s.setSharding(false);
+    for (const key of keys) await migrateKey(key, s.fromKeyspace, s.intoLegacy);
+    await sleep(20);
+    // And on again.
+    s.setSharding(true);
+    for (const key of keys) await migrateKey(key, s.fromLegacy, s.intoKeyspace);
+    await sleep(20);
+    await load.stop();
+    for (const key of keys) {
+      expect(await s.legacy.state(key)).toBe("migrated");
+      expect(Number(await s.router.get(key).get())).toBe(load.acked.get(key));
+    }
+    expect([...load.acked.values()].reduce((a, b) => a + b)).toBeGreaterThan(40);
   });
 
   it("resumes a migration cut off after the freeze: the key is written nowhere meanwhile, then finished", async () => {
-    const { legacy, router, source, target, increment } = await setUp(2);
-    for (let i = 0; i < 5; i++) await increment("alice");
-    await source.export("alice"); // the freeze; the migration "crashes" here
-    expect(await legacy.frozen()).toEqual(["alice"]);
-    const writer = increment("alice"); // waits: Migrating, again and again
+    const s = await setUp(2);
+    s.setSharding(false);
+    for (let i = 0; i < 5; i++) await s.increment("alice");
+    await s.fromLegacy.export("alice"); // the freeze; the migration "crashes" here
+    expect(await s.legacy.frozen()).toEqual(["alice"]);
+    const writer = s.increment("alice"); // waits: Migrating, again and again
     await sleep(30);
-    expect(await router.get("alice").get()).toBeNull();
-    await migrateKey("alice", source, target); // resumed
+    expect(await s.router.get("alice").get()).toBeNull();
+    await migrateKey("alice", s.fromLegacy, s.intoKeyspace); // resumed
     await writer;
-    expect(Number(await router.get("alice").get())).toBe(6);
-    expect(await legacy.frozen()).toEqual([]);
+    expect(Number(await s.router.get("alice").get())).toBe(6);
+    expect(await s.legacy.frozen()).toEqual([]);
   });
 
   it("keeps a key frozen when the two sides' hashes differ", async () => {
-    const { legacy, source, increment } = await setUp(1);
-    await increment("bob");
-    const broken: TargetEndpoint<{ n: number }> = { import: async () => ({ hash: "0".repeat(64) }) };
-    expect((await rejection(migrateKey("bob", source, broken))).message).toMatch(/stays frozen/);
-    expect(await legacy.state("bob")).toBe("frozen");
+    const s = await setUp(1);
+    s.setSharding(false);
+    await s.increment("bob");
+    const broken: TargetEndpoint<Counter> = { import: async () => ({ hash: "0".repeat(64) }) };
+    expect((await rejection(migrateKey("bob", s.fromLegacy, broken))).message).toMatch(/stays frozen/);
+    expect(await s.legacy.state("bob")).toBe("frozen");
   });
 
-  it("refuses a moved key on the legacy side with a value, not an exception", async () => {
-    const { legacy, source, target, increment } = await setUp(1);
-    await increment("carol");
-    await migrateKey("carol", source, target);
-    const answer = await legacy.increment("carol");
+  it("refuses a moved key with a value on the legacy side and a typed error through the router, never an exception inside", async () => {
+    const s = await setUp(1);
+    s.setSharding(false);
+    await s.increment("carol");
+    await migrateKey("carol", s.fromLegacy, s.intoKeyspace);
+    const answer = await s.legacy.increment("carol");
     expect(isFailure(answer)).toBe(true);
     expect(errorOf(answer as never)).toMatchObject({ code: "Migrated", retryable: false });
+    await migrateKey("carol", s.fromKeyspace, s.intoLegacy);
+    expect((await rejection(s.router.get("carol").increment())).message).toMatch(/moved/);
   });
 });
