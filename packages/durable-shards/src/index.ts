@@ -21,7 +21,7 @@ export { Timers, type TimerHandlers } from "./timers.js";
 export { metricsText, metricsJson, type MetricsOptions } from "./metrics-text.js";
 export { adminApp, adminFetch, type AdminOptions } from "./admin.js";
 export { KeyLedger, type KeyState } from "./key-ledger.js";
-export { migrateKey, contentHash, type KeyMigration, type SourceEndpoint, type TargetEndpoint } from "./key-migration.js";
+export { migrateKey, sweepKeys, contentHash, type KeyMigration, type SourceEndpoint, type SweepOptions, type SweepState, type TargetEndpoint } from "./key-migration.js";
 export type { BackupJob, BackupManifest, BackupSettings, JobPhase } from "./backups.js";
 export type { KeyspaceSettings, KeyspaceSettingsInput, AutoscalerDecision } from "./observer.js";
 export { DEFAULT_MEASUREMENT, type MeasurementOptions, type MethodCounts, type ShardReport } from "./shard-metrics.js";

@@ -1,15 +1,17 @@
 /**
  * Moving keys between two homes (a legacy object and a keyspace, either way), key by key: the
- * ledger each side keeps of the keys it does not serve.
+ * ledger each side keeps of the keys it does not serve, and of the last copy of each key it took.
  *
  * An app that kept every user's data in one object (the "legacy" object) moves each key into a
  * keyspace without losing a write: the side giving the key first stops serving it (`freeze`: its
  * per-key methods refuse it from then on, so nothing is written there meanwhile), hands over the
- * key's data, and marks the key `migrated` once the other side holds it (see `key-migration.ts`).
- * The side taking the key serves it again (`thaw`) as it imports it, so a key can move back (a
- * migration switched off) and forth again. Every per-key method calls {@link KeyLedger.serve}
- * first; it refuses a moving key with `Migrating` (retry here shortly) and a moved one with
- * `Migrated` (call the other side).
+ * key's data with the freeze's epoch, and marks the key `migrated` once the other side holds it
+ * (see `key-migration.ts`). The side taking the key serves it again as it imports it (`admit`),
+ * so a key can move back (a migration switched off) and forth again. A copy it already took (the
+ * same epoch, from a second, concurrent run of the same move) is not applied again: it would
+ * replace writes made since. Every per-key method calls {@link KeyLedger.serve} first; it refuses
+ * a moving key with `Migrating` (retry here shortly) and a moved one with `Migrated` (call the
+ * other side).
  */
 import { ShardError } from "./errors.js";
 import { migrate } from "./migrations.js";
@@ -21,7 +23,9 @@ const MIGRATIONS = [
   {
     version: 1,
     name: "ledger",
-    up: "CREATE TABLE _ds_key_ledger (key TEXT PRIMARY KEY, state TEXT NOT NULL CHECK (state IN ('frozen', 'migrated')), at INTEGER NOT NULL)",
+    // `epoch`: of this side's freeze (frozen, migrated); `taken`, `taken_hash`: the epoch and hash of the last copy taken.
+    up: `CREATE TABLE _ds_key_ledger (key TEXT PRIMARY KEY, state TEXT NOT NULL CHECK (state IN ('serving', 'frozen', 'migrated')),
+           epoch INTEGER NOT NULL DEFAULT 0, taken INTEGER NOT NULL DEFAULT 0, taken_hash TEXT, at INTEGER NOT NULL)`,
   },
 ];
 
@@ -31,10 +35,9 @@ export class KeyLedger {
   }
 
   /**
-   * Throws unless this object still serves `key`; call it first in every per-key method.
+   * Throws unless this side serves `key`; call it first in every per-key method.
    * `Migrating` (retryable): the key is moving; retry shortly, here. `Migrated`: it moved; call it
-   * on the other side. A caller must not write the key on the other side before `Migrated`: the
-   * migration's import would replace that write.
+   * on the other side. A caller must not write the key on the other side before `Migrated`.
    */
   serve(key: string): void {
     const state = this.state(key);
@@ -44,38 +47,73 @@ export class KeyLedger {
 
   /** Where `key` is served: here (`serving`), nowhere while it moves (`frozen`), or on the other side. */
   state(key: string): KeyState {
-    const row = this.storage.sql.exec<{ state: "frozen" | "migrated" }>("SELECT state FROM _ds_key_ledger WHERE key = ?", key).toArray()[0];
-    return row?.state ?? "serving";
+    return this.row(key)?.state ?? "serving";
   }
 
-  /** Stops serving `key` (a migrated key stays migrated). Idempotent. */
-  freeze(key: string): void {
-    this.storage.sql.exec("INSERT INTO _ds_key_ledger (key, state, at) VALUES (?, 'frozen', ?) ON CONFLICT (key) DO NOTHING", key, Date.now());
+  /**
+   * Stops serving `key` and returns the freeze's epoch (the same one again while it stays frozen).
+   * Throws `Migrated` for a key that already moved: there is nothing here to give.
+   */
+  freeze(key: string): number {
+    const row = this.row(key);
+    if (row?.state === "frozen") return row.epoch;
+    if (row?.state === "migrated") throw new ShardError("Migrated", `key '${key}' already moved; call it on its other side`);
+    const epoch = this.storage.sql.exec<{ e: number }>("SELECT COALESCE(MAX(epoch), 0) + 1 AS e FROM _ds_key_ledger").one().e;
+    this.storage.sql.exec(
+      `INSERT INTO _ds_key_ledger (key, state, epoch, at) VALUES (?, 'frozen', ?, ?)
+       ON CONFLICT (key) DO UPDATE SET state = 'frozen', epoch = excluded.epoch, at = excluded.at`,
+      key,
+      epoch,
+      Date.now(),
+    );
+    return epoch;
   }
 
   /** Marks `key` served by the other side. Idempotent. */
   finish(key: string): void {
+    this.storage.sql.exec("UPDATE _ds_key_ledger SET state = 'migrated', at = ? WHERE key = ? AND state IN ('frozen', 'migrated')", Date.now(), key);
+  }
+
+  /**
+   * Taking `key`'s copy of `epoch` (from the other side's freeze): `undefined` when it is new (store
+   * the data, then call {@link taken}); else the hash recorded when it was taken, so the caller
+   * answers with it and stores nothing.
+   */
+  admit(key: string, epoch: number): string | undefined {
+    const row = this.row(key);
+    if (row && row.taken >= epoch) return row.taken_hash ?? "";
+    return undefined;
+  }
+
+  /** Records that the copy of `epoch`, hashing `hash`, was stored: the key is served here again. */
+  taken(key: string, epoch: number, hash: string): void {
     this.storage.sql.exec(
-      "INSERT INTO _ds_key_ledger (key, state, at) VALUES (?, 'migrated', ?) ON CONFLICT (key) DO UPDATE SET state = 'migrated', at = excluded.at",
+      `INSERT INTO _ds_key_ledger (key, state, taken, taken_hash, at) VALUES (?, 'serving', ?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET state = 'serving', taken = excluded.taken, taken_hash = excluded.taken_hash, at = excluded.at`,
       key,
+      epoch,
+      hash,
       Date.now(),
     );
   }
 
-  /** Serves `key` here (again): called as this side imports the key's data. Idempotent. */
-  thaw(key: string): void {
-    this.storage.sql.exec("DELETE FROM _ds_key_ledger WHERE key = ?", key);
-  }
-
-  /** How many keys are in each state other than `serving`. */
+  /** How many keys are frozen or migrated. */
   counts(): { frozen: number; migrated: number } {
     const out = { frozen: 0, migrated: 0 };
-    for (const row of this.storage.sql.exec<{ state: "frozen" | "migrated"; n: number }>("SELECT state, COUNT(*) AS n FROM _ds_key_ledger GROUP BY state")) out[row.state] = row.n;
+    for (const row of this.storage.sql.exec<{ state: string; n: number }>("SELECT state, COUNT(*) AS n FROM _ds_key_ledger WHERE state != 'serving' GROUP BY state")) {
+      out[row.state as "frozen" | "migrated"] = row.n;
+    }
     return out;
   }
 
-  /** Keys left `frozen` (a migration interrupted between freeze and finish): a sweep resumes them. */
+  /** Keys left `frozen` (a move interrupted between freeze and finish): a sweep resumes them. */
   frozen(limit = 100): string[] {
     return this.storage.sql.exec<{ key: string }>("SELECT key FROM _ds_key_ledger WHERE state = 'frozen' ORDER BY key LIMIT ?", limit).toArray().map((r) => r.key);
+  }
+
+  private row(key: string) {
+    return this.storage.sql
+      .exec<{ state: KeyState; epoch: number; taken: number; taken_hash: string | null }>("SELECT state, epoch, taken, taken_hash FROM _ds_key_ledger WHERE key = ?", key)
+      .toArray()[0];
   }
 }

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { MapCache, ShardError, ShardRouter, errorOf, isFailure, migrateKey, type SourceEndpoint, type TargetEndpoint } from "../src/index.js";
+import { MapCache, ShardError, ShardRouter, errorOf, isFailure, migrateKey, sweepKeys, type SourceEndpoint, type SweepState, type TargetEndpoint } from "../src/index.js";
 import { directory, rejection, uniqueName } from "./helpers.js";
 import type { MigratingKv } from "./fixtures/worker.js";
 
@@ -19,9 +19,9 @@ async function setUp(shards = 3) {
   };
   // The two directions: legacy → keyspace (the migration) and keyspace → legacy (switched off).
   const fromLegacy: SourceEndpoint<Counter> = { export: (key) => unwrapped(legacy.exportKey(key)), finish: (key) => legacy.finishKey(key) };
-  const intoKeyspace: TargetEndpoint<Counter> = { import: (key, data) => router.get(key).importCounter(data) };
+  const intoKeyspace: TargetEndpoint<Counter> = { import: (key, data, epoch) => router.get(key).importCounter(data, epoch) };
   const fromKeyspace: SourceEndpoint<Counter> = { export: (key) => router.get(key).exportCounter(), finish: (key) => router.get(key).finishCounter() };
-  const intoLegacy: TargetEndpoint<Counter> = { import: (key, data) => legacy.importKey(key, data) };
+  const intoLegacy: TargetEndpoint<Counter> = { import: (key, data, epoch) => legacy.importKey(key, data, epoch) };
 
   /** How the app calls a key: where the flag says first, the other side once told `Migrated`, again after `Migrating`. */
   let sharding = true;
@@ -142,5 +142,52 @@ describe("migrating keys off a legacy object", () => {
     expect(errorOf(answer as never)).toMatchObject({ code: "Migrated", retryable: false });
     await migrateKey("carol", s.fromKeyspace, s.intoLegacy);
     expect((await rejection(s.router.get("carol").increment())).message).toMatch(/moved/);
+  });
+
+  it("sweeps the rest in the background while keys also move on first access, resumable from its cursor", async () => {
+    const s = await setUp(3);
+    s.setSharding(false);
+    const keys = Array.from({ length: 60 }, (_, i) => `u${String(i).padStart(3, "0")}`);
+    for (const key of keys) await s.increment(key);
+    const load = writers(keys, s.increment);
+    // Gradual: a key moves when the app first touches it (here: every fifth key), the sweep moves the rest.
+    const onAccess = Promise.all(keys.filter((_, i) => i % 5 === 0).map((key) => migrateKey(key, s.fromLegacy, s.intoKeyspace)));
+    const seen: SweepState[] = [];
+    let pages = 0;
+    // A first sweep stops after two pages (a crash, say)…
+    const first = await sweepKeys({
+      keys: (after, limit) => s.legacy.keys(after, limit),
+      migrate: (key) => migrateKey(key, s.fromLegacy, s.intoKeyspace),
+      pageSize: 10,
+      progress: (state) => void seen.push(state),
+      stopped: () => pages++ >= 2,
+    });
+    expect(first.done).toBe(false);
+    // Keys moved on access meanwhile drop out of the list, so where two pages end varies.
+    expect(seen).toHaveLength(2);
+    expect(first.cursor).toBe(seen[1]!.cursor);
+    expect(first.cursor! > seen[0]!.cursor!).toBe(true);
+    // …and the next one resumes from its cursor.
+    const second = await sweepKeys({ keys: (after, limit) => s.legacy.keys(after, limit), migrate: (key) => migrateKey(key, s.fromLegacy, s.intoKeyspace), after: first.cursor, pageSize: 10 });
+    await onAccess;
+    expect(second).toMatchObject({ done: true, failed: [] });
+    expect(await s.legacy.keys(null, 100)).toEqual([]);
+    await sleep(20);
+    await load.stop();
+    for (const key of keys) expect(Number(await s.router.get(key).get())).toBe(load.acked.get(key)! + 1);
+    expect(first.migrated + second.migrated).toBeGreaterThanOrEqual(keys.length - keys.filter((_, i) => i % 5 === 0).length);
+  });
+
+  it("applies a copy once when two runs move the same key at once, so no write made in between is replaced", async () => {
+    const s = await setUp(2);
+    s.setSharding(false);
+    for (let i = 0; i < 3; i++) await s.increment("dora");
+    // Run B exports (the same frozen copy as run A), then waits while A finishes and a write lands.
+    const copyB = await s.fromLegacy.export("dora");
+    await migrateKey("dora", s.fromLegacy, s.intoKeyspace); // run A
+    await s.increment("dora"); // in the keyspace now: 4
+    expect(await s.intoKeyspace.import("dora", copyB.data, copyB.epoch)).toEqual({ hash: copyB.hash }); // B's late import: not applied
+    expect(Number(await s.router.get("dora").get())).toBe(4);
+    expect(await migrateKey("dora", s.fromLegacy, s.intoKeyspace)).toEqual({ key: "dora", alreadyMoved: true });
   });
 });
