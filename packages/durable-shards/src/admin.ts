@@ -152,9 +152,14 @@ function started<E extends object>(c: Context<{ Bindings: E }>, result: { starte
 /** Server-sent events: a `snapshot` (status and every keyspace's metrics) every `intervalMs`, until the client goes. */
 function events(directory: DirectoryClient, intervalMs: number, signal: AbortSignal): Response {
   const encoder = new TextEncoder();
+  // The stream ends when the client goes: its cancel (the reader left) or the request's signal.
+  let cancelled = false;
   const stream = new ReadableStream<Uint8Array>({
+    cancel() {
+      cancelled = true;
+    },
     async start(controller) {
-      while (!signal.aborted) {
+      while (!signal.aborted && !cancelled) {
         try {
           const [state, metrics] = await Promise.all([status(directory), directory.metrics()]);
           controller.enqueue(encoder.encode(`event: snapshot\ndata: ${JSON.stringify({ at: Date.now(), ...state, metrics })}\n\n`));
@@ -163,7 +168,7 @@ function events(directory: DirectoryClient, intervalMs: number, signal: AbortSig
         }
         await new Promise((r) => setTimeout(r, intervalMs));
       }
-      controller.close();
+      if (!cancelled) controller.close();
     },
   });
   return new Response(stream, { headers: { "Content-Type": "text/event-stream", "Cache-Control": "no-store" } });
