@@ -69,6 +69,10 @@ export function planByWeight(current: ShardMap, weights: ArrayLike<number>, opti
     if (donorLoad <= mean * (1 + tolerance)) break;
     const receiver = load.reduce((best, w, i) => (w < load[best]! ? i : best), 0);
     const amount = Math.min(donorLoad - mean, mean - load[receiver]!);
+    // A slot is taken when it lowers the pair's larger load (receiver + taken + w < donor − taken −
+    // w + w, i.e. 2·taken + w < donor − receiver), even past `amount`: with few, heavy slots that
+    // still evens the pair out, where stopping at `amount` would move nothing.
+    const limit = donorLoad - load[receiver]!;
     let taken = 0;
     let takenSlots = 0;
     // Slots without weight are taken only inside a run already started, so what moves stays in few
@@ -84,7 +88,7 @@ export function planByWeight(current: ShardMap, weights: ArrayLike<number>, opti
     };
     for (let slot = slotCount - 1; slot >= 0 && moved + takenSlots < maxSlots; slot--) {
       const w = weights[slot] ?? 0;
-      if (owners[slot] !== donor || pinned[slot] || taken + w > amount || (w === 0 && !inRun)) {
+      if (owners[slot] !== donor || pinned[slot] || 2 * taken + w >= limit || (w === 0 && !inRun)) {
         if (inRun) endRun();
         continue;
       }

@@ -55,4 +55,15 @@ describe("planByWeight", () => {
     expect(plan.moves).toEqual([]);
     expect(plan.before).toBe(1);
   });
+
+  it("evens out few, heavy slots too, where no single slot fits under the gap to the mean", async () => {
+    // 4 shards of 16 slots; 8 equal keys, 4 of them on s0 and none on s3: mean 2.
+    const map = initialMap("ks", 64, shards(4));
+    const weights = new Float64Array(64);
+    for (const slot of [1, 5, 9, 13, 20, 24, 40, 44]) weights[slot] = 1;
+    const plan = planByWeight(map, weights);
+    expect(plan.before).toBe(2);
+    expect(plan.after).toBe(1);
+    expect(plan.moves.every((m) => m.from === "s0")).toBe(true);
+  });
 });
