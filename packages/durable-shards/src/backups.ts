@@ -17,6 +17,7 @@ import { fanOut, completeValuesOf } from "./fan-out.js";
 import { unwrap, type Failure } from "./result.js";
 import type { ShardMap, SlotRange } from "./shard-map.js";
 import { addChecksums, type BucketChecksums, type TableRows } from "./shard-backup.js";
+import { sha256Hex } from "./digest.js";
 
 /** Slots per checksum bucket: the slot space in 64 buckets. */
 const BUCKETS = 64;
@@ -228,7 +229,7 @@ export class Backups {
         const rows = Object.values(page.data).reduce((n, r) => n + r.length, 0);
         const key = `${keyspace}/${id}/${shard.id}/${entry.pages.length}.json`;
         await r2.put(key, body, { httpMetadata: { contentType: "application/json" } });
-        entry.pages.push({ key, bytes: body.byteLength, rows, sha256: await sha256(body) });
+        entry.pages.push({ key, bytes: body.byteLength, rows, sha256: await sha256Hex(body) });
         entry.rows += rows;
         job.rows += rows;
         job.bytes += body.byteLength;
@@ -298,7 +299,7 @@ export class Backups {
     const object = await r2.get(page.key);
     if (!object) throw new ShardError("Incomplete", `backup '${id}' lacks its page '${page.key}'`);
     const body = new Uint8Array(await object.arrayBuffer());
-    if ((await sha256(body)) !== page.sha256) throw new ShardError("InvalidArgument", `page '${page.key}' of backup '${id}' does not match its SHA-256`);
+    if ((await sha256Hex(body)) !== page.sha256) throw new ShardError("InvalidArgument", `page '${page.key}' of backup '${id}' does not match its SHA-256`);
     return body;
   }
 
@@ -323,9 +324,4 @@ export class Backups {
 function newBackupId(prefix = "bk"): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
   return `${prefix}-${stamp}-${crypto.getRandomValues(new Uint16Array(1))[0]!.toString(16).padStart(4, "0")}`;
-}
-
-async function sha256(bytes: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

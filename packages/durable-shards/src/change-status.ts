@@ -103,6 +103,11 @@ export interface ChangeStatus {
  * whose calls fail at once is rolled back about 10 s after it started failing. */
 export const MAX_FAILED_ATTEMPTS = 3;
 
+/** Whether a change in `phase` still runs (or waits to run again): not done, not rolled back. */
+export function isRunning(phase: ChangePhase): boolean {
+  return phase !== "done" && phase !== "rolled back";
+}
+
 /** The moves' durable state, as stored with the change. */
 export type MoveRecord = Omit<MoveStatus, "slots"> & {
   /** The last recorded write replayed onto the target; the next page read acknowledges it. */
@@ -141,7 +146,7 @@ export function statusOf(record: ChangeRecord, now = Date.now()): ChangeStatus {
   } else if (RUNNING.has(record.phase) && record.moveDurations.length > 0) {
     const average = record.moveDurations.reduce((a, b) => a + b, 0) / record.moveDurations.length;
     status.etaMs = Math.round(average * left);
-  } else if (record.phase === "done" || record.phase === "rolled back") {
+  } else if (!isRunning(record.phase)) {
     status.etaMs = 0;
   }
   return status;
@@ -180,7 +185,7 @@ export interface Diagnosis {
 /** The diagnosis of `change` (the keyspace's latest), for a directory that retries after `retryDelayMs`. */
 export function diagnosisOf(keyspace: string, change: ChangeStatus | null, retryDelayMs: number): Diagnosis {
   const base = { keyspace, change, problems: [] as string[], refused: [] as Diagnosis["refused"] };
-  if (!change || change.phase === "done" || change.phase === "rolled back") {
+  if (!change || !isRunning(change.phase)) {
     const problems = change?.moves.filter((m) => m.error).map((m) => `move ${m.from} → ${m.to}: ${m.error}`) ?? [];
     return {
       ...base,

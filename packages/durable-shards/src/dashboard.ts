@@ -124,11 +124,16 @@ function renderChange(change) {
     (change.lastError ? '<p class="alert warning">' + esc(change.lastError) + "</p>" : "");
 }
 
+// Maps by keyspace, fetched again only when the keyspace's version changes.
+const maps = new Map();
 function drawStrip(ks) {
   const canvas = $("strip"), ctx = canvas.getContext("2d");
   canvas.width = canvas.clientWidth * devicePixelRatio; canvas.height = 28 * devicePixelRatio;
-  api("api/keyspaces/" + encodeURIComponent(ks.name) + "/map").then((map) => {
+  const known = maps.get(ks.name);
+  const map = known && known.version === ks.version ? Promise.resolve(known) : api("api/keyspaces/" + encodeURIComponent(ks.name) + "/map");
+  map.then((map) => {
     if (!map || !map.runs) return;
+    maps.set(ks.name, map);
     const w = canvas.width, h = canvas.height;
     map.runs.forEach(([start, shard], i) => {
       const end = i + 1 < map.runs.length ? map.runs[i + 1][0] : map.slotCount;

@@ -28,6 +28,7 @@ import { migrate, type Migration } from "./migrations.js";
 import { initialMap, planChange, type Plan, type ShardChange } from "./planner.js";
 import {
   DEFAULT_SLOT_COUNT,
+  backupIdSchema,
   keySchema,
   keyspaceNameSchema,
   mapVersionSchema,
@@ -488,7 +489,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
 
   /** A backup or restore job, running or finished. */
   getBackupJob(id: string): BackupJob {
-    const jobId = parse(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "job ids are 1–64 of A-Z a-z 0-9 _ -"), id, "id");
+    const jobId = parse(backupIdSchema, id, "id");
     const job = this.backups.job(jobId);
     if (!job) throw new ShardError("UnknownBackup", `no backup or restore job '${jobId}'`);
     return job;
@@ -502,7 +503,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
    */
   async restore(keyspace: string, backupId: string, options?: { into?: string; wait?: boolean }): Promise<BackupJob> {
     const name = parse(keyspaceNameSchema, keyspace, "keyspace");
-    const id = parse(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "backup ids are 1–64 of A-Z a-z 0-9 _ -"), backupId, "backupId");
+    const id = parse(backupIdSchema, backupId, "backupId");
     const { into, wait } = parse(restoreOptionsSchema, options ?? {}, "options");
     const bucket = this.backupSettings(name).bucket;
     await this.backups.manifest(this.bucket(bucket), name, id);
@@ -513,7 +514,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   /** Deletes backup `backupId` of `keyspace` from R2. */
   async deleteBackup(keyspace: string, backupId: string): Promise<{ deleted: string }> {
     const name = parse(keyspaceNameSchema, keyspace, "keyspace");
-    const id = parse(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "backup ids are 1–64 of A-Z a-z 0-9 _ -"), backupId, "backupId");
+    const id = parse(backupIdSchema, backupId, "backupId");
     await this.backups.delete(name, id, this.backupSettings(name).bucket);
     return { deleted: id };
   }
@@ -795,6 +796,11 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     const row = this.keyspaces.requireRow(keyspace);
     const namespace = this.namespace(row.binding);
     const record = stored ?? this.changes.recordOf(keyspace, plan);
+    const checkAborted = () => {
+      if (this.abortRequests.has(keyspace) && record.phase !== "rolling back") {
+        throw new ShardError("RolledBack", `the change to map version ${record.version} of '${keyspace}' stopped: it is being aborted`);
+      }
+    };
     return {
       plan,
       record,
@@ -804,16 +810,10 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
         record.updatedAt = Date.now();
         this.changes.saveRecord(record);
       },
+      checkAborted,
       stepped: async (step, move) => {
         await this.onMoveStep(step, { keyspace, version: record.version, from: move.from, to: move.to });
-        if (this.abortRequests.has(keyspace) && record.phase !== "rolling back") {
-          throw new ShardError("RolledBack", `move ${move.from} → ${move.to} stopped: the change is being aborted`);
-        }
-      },
-      checkAborted: () => {
-        if (this.abortRequests.has(keyspace) && record.phase !== "rolling back") {
-          throw new ShardError("RolledBack", `the change to map version ${record.version} of '${keyspace}' stopped: it is being aborted`);
-        }
+        checkAborted();
       },
     };
   }

@@ -63,24 +63,6 @@ export async function migrateKey<D>(key: string, source: SourceEndpoint<D>, targ
   return { key, hash };
 }
 
-/** Content hash of JSON-able data, independent of object key order: SHA-256 of its canonical JSON. */
-export async function contentHash(data: unknown): Promise<string> {
-  const bytes = new TextEncoder().encode(canonicalJson(data));
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    return `{${Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
-      .join(",")}}`;
-  }
-  return JSON.stringify(value) ?? "null";
-}
-
 /** Options of {@link sweepKeys}. */
 export interface SweepOptions {
   /** The keys the giving side still holds, in a stable order, after `after` (null: from the start), at most `limit`. */

@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { alertSettingsSchema, evaluateAlerts, type Alert } from "./alerts.js";
 import { autoscalerSettingsSchema, decide, type AutoscalerAction, type AutoscalerSettings, type AutoscalerState } from "./autoscaler.js";
-import type { ChangeStatus } from "./change-status.js";
+import { isRunning, type ChangeStatus } from "./change-status.js";
 import { completeValuesOf, fanOut, type FanOutResult } from "./fan-out.js";
 import { Histogram, type HistogramSnapshot } from "./histogram.js";
 import { emptyHistogram, hotKeysOf, keyspaceMetrics, slotLoadsOf, type KeyspaceMetrics } from "./keyspace-metrics.js";
@@ -136,18 +136,8 @@ export class Observer {
   }
 
   /** The keyspace's metrics, measured now; alerts as last evaluated. */
-  async metrics(keyspace: string): Promise<KeyspaceMetrics> {
-    const { map, result } = await this.measure(keyspace);
-    const outcomes = result.results.map((r) => (r.ok ? { shard: r.shard, report: r.value } : { shard: r.shard, error: r.error.message }));
-    const observation = this.observation(keyspace);
-    const change = this.host.latestChange(keyspace);
-    const running = change !== null && !["done", "rolled back"].includes(change.phase);
-    return keyspaceMetrics(map, outcomes, {
-      change: running ? { running, phase: change.phase, version: change.version } : { running: false },
-      movePause: observation.movePause,
-      alerts: observation.alerts,
-      autoscaler: { settings: this.settings(keyspace).autoscaler, state: observation.autoscaler },
-    });
+  metrics(keyspace: string): Promise<KeyspaceMetrics> {
+    return this.measured(keyspace, this.observation(keyspace), this.settings(keyspace), this.host.latestChange(keyspace));
   }
 
   /** The alerts of the keyspace's last evaluation. */
@@ -161,33 +151,11 @@ export class Observer {
    */
   async observe(keyspace: string, now = Date.now()): Promise<{ metrics: KeyspaceMetrics; decision: AutoscalerDecision }> {
     const settings = this.settings(keyspace);
-    const metrics = await this.metrics(keyspace);
     const before = this.observation(keyspace);
-    const totals: Totals = {};
-    const window = { calls: 0, errors: 0, latency: new Histogram() };
-    for (const s of metrics.shards) {
-      if (!s.up) {
-        if (before.totals[s.shard]) totals[s.shard] = before.totals[s.shard]!;
-        continue;
-      }
-      const latency = new Histogram();
-      let calls = 0;
-      let errors = 0;
-      for (const m of Object.values(s.methods)) {
-        calls += m.calls;
-        errors += m.errors;
-        latency.merge(m.latency);
-      }
-      const t = (totals[s.shard] = { calls, errors, latency: latency.snapshot() });
-      // Counts lost to an eviction can make a total shrink; such a shard adds nothing this time.
-      const last = before.totals[s.shard];
-      if (last && t.calls < last.calls) continue;
-      window.calls += t.calls - (last?.calls ?? 0);
-      window.errors += Math.max(0, t.errors - (last?.errors ?? 0));
-      window.latency.merge({ ...t.latency, buckets: t.latency.buckets.map((n, i) => Math.max(0, n - (last?.latency.buckets[i] ?? 0))), sum: t.latency.sum - (last?.latency.sum ?? 0), count: t.latency.count - (last?.latency.count ?? 0) });
-    }
     const change = this.host.latestChange(keyspace);
-    const running = change !== null && !["done", "rolled back"].includes(change.phase);
+    const running = change !== null && isRunning(change.phase);
+    const metrics = await this.measured(keyspace, before, settings, change);
+    const { totals, window } = windowSince(before.totals, metrics.shards);
     const alerts = evaluateAlerts(
       settings.alerts,
       {
@@ -251,6 +219,17 @@ export class Observer {
     this.save(keyspace, { ...observation, movePause: pause.snapshot() });
   }
 
+  private async measured(keyspace: string, observation: Observation, settings: KeyspaceSettings, change: ChangeStatus | null): Promise<KeyspaceMetrics> {
+    const { map, result } = await this.measure(keyspace);
+    const outcomes = result.results.map((r) => (r.ok ? { shard: r.shard, report: r.value } : { shard: r.shard, error: r.error.message }));
+    return keyspaceMetrics(map, outcomes, {
+      change: change !== null && isRunning(change.phase) ? { running: true, phase: change.phase, version: change.version } : { running: false },
+      movePause: observation.movePause,
+      alerts: observation.alerts,
+      autoscaler: { settings: settings.autoscaler, state: observation.autoscaler },
+    });
+  }
+
   private log(keyspace: string, decision: AutoscalerDecision): void {
     console.log(`durable-shards autoscaler: ${keyspace}: ${decision.action}: ${decision.reason}${decision.outcome ? ` (${decision.outcome})` : ""}`);
     this.host.sql.exec("INSERT INTO decisions (keyspace, at, action, reason, outcome) VALUES (?, ?, ?, ?, ?)", keyspace, decision.at, decision.action, decision.reason, decision.outcome ?? null);
@@ -303,4 +282,39 @@ export class Observer {
       keyspace, o.at, JSON.stringify(o.totals), JSON.stringify(o.alerts), JSON.stringify(o.autoscaler), JSON.stringify(o.movePause),
     );
   }
+}
+
+/**
+ * Each shard's cumulative totals now, and what they added since `before` (the previous
+ * evaluation): the window alerts judge. A shard that did not answer keeps its old totals; one whose
+ * totals shrank (counts lost to an eviction) adds nothing this time.
+ */
+function windowSince(before: Totals, shards: readonly KeyspaceMetrics["shards"][number][]): { totals: Totals; window: { calls: number; errors: number; latency: Histogram } } {
+  const totals: Totals = {};
+  const window = { calls: 0, errors: 0, latency: new Histogram() };
+  for (const s of shards) {
+    const last = before[s.shard];
+    if (!s.up) {
+      if (last) totals[s.shard] = last;
+      continue;
+    }
+    const latency = new Histogram();
+    let calls = 0;
+    let errors = 0;
+    for (const m of Object.values(s.methods)) {
+      calls += m.calls;
+      errors += m.errors;
+      latency.merge(m.latency);
+    }
+    const now = (totals[s.shard] = { calls, errors, latency: latency.snapshot() });
+    if (last && now.calls < last.calls) continue;
+    window.calls += now.calls - (last?.calls ?? 0);
+    window.errors += Math.max(0, now.errors - (last?.errors ?? 0));
+    window.latency.merge({
+      buckets: now.latency.buckets.map((n, i) => Math.max(0, n - (last?.latency.buckets[i] ?? 0))),
+      sum: now.latency.sum - (last?.latency.sum ?? 0),
+      count: now.latency.count - (last?.latency.count ?? 0),
+    });
+  }
+  return { totals, window };
 }

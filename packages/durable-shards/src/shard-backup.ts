@@ -8,7 +8,9 @@
  * rows, and the copy runs within one invocation's CPU limit (a few GB per shard at most).
  */
 import { ShardError } from "./errors.js";
+import { canonicalJson } from "./digest.js";
 import { hashKey } from "./hash.js";
+import { backupIdSchema, parse } from "./schema.js";
 import { rowBytes } from "./row-size.js";
 import type { SlotRange } from "./shard-map.js";
 import { slotCondition } from "./capture.js";
@@ -19,10 +21,8 @@ export type TableRows = Record<string, Record<string, SqlStorageValue>[]>;
 /** Per bucket of slots (bucket = slot / bucketSlots): rows, and an order-independent digest of them. */
 export type BucketChecksums = Record<string, { rows: number; digest: string }>;
 
-const BACKUP_ID = /^[A-Za-z0-9_-]{1,64}$/;
-
 function snapshotTable(id: string, table: string): string {
-  if (!BACKUP_ID.test(id)) throw new ShardError("InvalidArgument", `bad backup id '${id}'`);
+  parse(backupIdSchema, id, "backup id");
   return `_ds_snap_${id.replace(/-/g, "_")}_${table}`;
 }
 
@@ -86,7 +86,7 @@ export function checksums(sql: SqlStorage, tables: readonly string[], bucketSlot
     const source = id === undefined ? table : snapshotTable(id, table);
     for (const row of sql.exec(`SELECT * FROM ${source} WHERE ${inRanges}`, ...bounds)) {
       const bucket = Math.floor((row.slot as number) / bucketSlots);
-      const text = `${table}\u0000${canonical(row)}`;
+      const text = `${table}\u0000${canonicalJson(row)}`;
       const s = sums.get(bucket) ?? { rows: 0, hi: 0, lo: 0 };
       s.rows++;
       s.lo = (s.lo + hashKey(text)) >>> 0;
@@ -111,18 +111,6 @@ export function addChecksums(into: BucketChecksums, more: BucketChecksums): Buck
     into[bucket] = { rows: known.rows + c.rows, digest: hex64((ah + bh) >>> 0, (al + bl) >>> 0) };
   }
   return into;
-}
-
-/** Columns in name order, values typed: the same row gives the same text on any shard. */
-function canonical(row: Record<string, SqlStorageValue>): string {
-  return JSON.stringify(
-    Object.keys(row)
-      .sort()
-      .map((c) => {
-        const v = row[c];
-        return [c, v instanceof ArrayBuffer ? { b: [...new Uint8Array(v)] } : v];
-      }),
-  );
 }
 
 function hex64(hi: number, lo: number): string {

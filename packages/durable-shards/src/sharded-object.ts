@@ -21,7 +21,7 @@ import { failureOf, failureOrThrow, isThenable, settle, type Failure } from "./r
 import { argsSchema, methodNameSchema, parseKeyFence, parseShardFence } from "./fence.js";
 import { hashKey, slotOfHash } from "./hash.js";
 import { migrate, type Migration } from "./migrations.js";
-import { MAX_ARGS, isKey, isMapVersion, keyspaceNameSchema, mapVersionSchema, parse, shardIdSchema, slotCountSchema } from "./schema.js";
+import { MAX_ARGS, backupIdSchema, isKey, isMapVersion, keyspaceNameSchema, mapVersionSchema, parse, shardIdSchema, slotCountSchema } from "./schema.js";
 import { countSlots, normalizeRanges, rangesContain, subtractRanges, type SlotRange } from "./shard-map.js";
 import { Timers, type TimerHandlers } from "./timers.js";
 import { rowBytes } from "./row-size.js";
@@ -73,8 +73,6 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * larger; SQLite rows are at most 2 MB), far below the 32 MiB RPC message limit.
  */
 export const PAGE_BYTES = 4 * 1024 * 1024;
-
-const backupIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "backup ids are 1–64 of A-Z a-z 0-9 _ -");
 
 const pageCursorSchema = z.strictObject({ table: z.number().int().min(0), range: z.number().int().min(0), rowid: z.number().int() });
 

@@ -5,14 +5,14 @@
  * line (`error: …`) and exits 1 (2 for a usage error), never a stack trace for an expected error.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { keyspaceNameSchema } from "../schema.js";
 import { CliError, connection, request, type Connection } from "./client.js";
 import { bytes, number, plan, table } from "./format.js";
 import { watchChange, watchJob, type Job } from "./progress.js";
 
-const KEYSPACE = /^[A-Za-z0-9_.-]{1,64}$/;
-
 function keyspaceArg(value: string): string {
-  if (!KEYSPACE.test(value)) throw new InvalidArgumentError("keyspace names are 1–64 of A-Z a-z 0-9 _ . -");
+  const checked = keyspaceNameSchema.safeParse(value);
+  if (!checked.success) throw new InvalidArgumentError(checked.error.issues[0]?.message ?? "bad keyspace name");
   return value;
 }
 
