@@ -62,22 +62,13 @@ export function planByWeight(current: ShardMap, weights: ArrayLike<number>, opti
 
   let moved = 0;
   const exhausted = new Set<number>();
-  for (let round = 0; round < 4 * n && mean > 0 && moved < maxSlots; round++) {
-    const donors = load.map((w, i) => [w, i] as const).filter(([, i]) => !exhausted.has(i));
-    if (donors.length === 0) break;
-    const [donorLoad, donor] = donors.reduce((a, b) => (b[0] > a[0] ? b : a));
-    if (donorLoad <= mean * (1 + tolerance)) break;
-    const receiver = load.reduce((best, w, i) => (w < load[best]! ? i : best), 0);
-    const amount = Math.min(donorLoad - mean, mean - load[receiver]!);
-    // A slot is taken when it lowers the pair's larger load (receiver + taken + w < donor − taken −
-    // w + w, i.e. 2·taken + w < donor − receiver), even past `amount`: with few, heavy slots that
-    // still evens the pair out, where stopping at `amount` would move nothing.
-    const limit = donorLoad - load[receiver]!;
+  // Walks down the donor's slots from its highest, giving the receiver those `fits` allows, until
+  // about `amount` moved. Slots without weight are taken only inside a run already started, so
+  // what moves stays in few ranges (a compact map for routers, few ranges per move) without moving
+  // cold slots for nothing; a run's trailing weightless slots (after its last weighted one) go back.
+  const takeSlots = (donor: number, receiver: number, amount: number, fits: (taken: number, w: number) => boolean) => {
     let taken = 0;
     let takenSlots = 0;
-    // Slots without weight are taken only inside a run already started, so what moves stays in few
-    // ranges (a compact map for routers, few ranges per move) without moving cold slots for nothing.
-    // A run's trailing weightless slots (after its last weighted one) go back.
     let inRun = false;
     let tail: number[] = [];
     const endRun = () => {
@@ -88,7 +79,7 @@ export function planByWeight(current: ShardMap, weights: ArrayLike<number>, opti
     };
     for (let slot = slotCount - 1; slot >= 0 && moved + takenSlots < maxSlots; slot--) {
       const w = weights[slot] ?? 0;
-      if (owners[slot] !== donor || pinned[slot] || 2 * taken + w >= limit || (w === 0 && !inRun)) {
+      if (owners[slot] !== donor || pinned[slot] || !fits(taken, w) || (w === 0 && !inRun)) {
         if (inRun) endRun();
         continue;
       }
@@ -101,6 +92,25 @@ export function planByWeight(current: ShardMap, weights: ArrayLike<number>, opti
       if (taken >= amount * 0.99) break;
     }
     endRun();
+    return { taken, takenSlots };
+  };
+  for (let round = 0; round < 4 * n && mean > 0 && moved < maxSlots; round++) {
+    const donors = load.map((w, i) => [w, i] as const).filter(([, i]) => !exhausted.has(i));
+    if (donors.length === 0) break;
+    const [donorLoad, donor] = donors.reduce((a, b) => (b[0] > a[0] ? b : a));
+    if (donorLoad <= mean * (1 + tolerance)) break;
+    const receiver = load.reduce((best, w, i) => (w < load[best]! ? i : best), 0);
+    const amount = Math.min(donorLoad - mean, mean - load[receiver]!);
+    // First without pushing the receiver over the tolerance, so one round's move does not make the
+    // receiver the next donor. Only when that takes nothing (few, heavy slots: a small keyspace),
+    // a slot is taken whenever it lowers the pair's larger load (receiver + taken + w < donor −
+    // taken, i.e. 2·taken + w < donor − receiver), which still evens the pair out.
+    const room = mean * (1 + tolerance) - load[receiver]!;
+    let { taken, takenSlots } = takeSlots(donor, receiver, amount, (taken, w) => taken + w <= room);
+    if (takenSlots === 0) {
+      const limit = donorLoad - load[receiver]!;
+      ({ taken, takenSlots } = takeSlots(donor, receiver, amount, (taken, w) => 2 * taken + w < limit));
+    }
     if (takenSlots === 0) {
       exhausted.add(donor);
       continue;
