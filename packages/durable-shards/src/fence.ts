@@ -45,3 +45,25 @@ export function parseShardFence(keyspace: unknown, shard: unknown, version: unkn
     version: parse(mapVersionSchema, version, "version"),
   };
 }
+
+/**
+ * Requests a router forwards to a key's object (`ShardRouter.fetch`: WebSocket upgrades, HTTP the
+ * object answers itself) carry the key fence in this header, as JSON. The object checks it with
+ * `ShardedObject.fencedRequest`; a refusal answers 421 with the failure as JSON and
+ * {@link REFUSED_HEADER} set, so the router can tell it from the app's own 421s.
+ */
+export const FENCE_HEADER = "x-durable-shards-fence";
+export const REFUSED_HEADER = "x-durable-shards-refused";
+
+/** The fence of a forwarded request, or a `ShardError` (`InvalidArgument`) when it has none or a bad one. */
+export function parseFenceHeader(value: string | null): KeyFence {
+  let fence: unknown;
+  try {
+    fence = JSON.parse(value ?? "null");
+  } catch {
+    fence = null;
+  }
+  const f = z.object({ keyspace: z.unknown(), shard: z.unknown(), key: z.unknown(), version: z.unknown() }).safeParse(fence);
+  if (!f.success) return parseKeyFence(undefined, undefined, undefined, undefined);
+  return parseKeyFence(f.data.keyspace, f.data.shard, f.data.key, f.data.version);
+}

@@ -20,7 +20,7 @@ export { ShardRouter, MapCache, defaultMapCache, type KeyClient, type ShardClien
 export { Timers, type TimerHandlers } from "./timers.js";
 export { metricsText, metricsJson, type MetricsOptions } from "./metrics-text.js";
 export { adminApp, adminFetch, type AdminOptions } from "./admin.js";
-export { KeyLedger, type KeyState } from "./key-ledger.js";
+export { KEY_LEDGER_TABLE, KeyLedger, type KeyLedgerOptions, type KeyState } from "./key-ledger.js";
 export { contentHash } from "./digest.js";
 export { migrateKey, sweepKeys, type KeyMigration, type SourceEndpoint, type SweepOptions, type SweepState, type TargetEndpoint } from "./key-migration.js";
 export type { BackupJob, BackupManifest, BackupSettings, JobPhase } from "./backups.js";

@@ -27,11 +27,40 @@ const MIGRATIONS = [
     up: `CREATE TABLE _ds_key_ledger (key TEXT PRIMARY KEY, state TEXT NOT NULL CHECK (state IN ('serving', 'frozen', 'migrated')),
            epoch INTEGER NOT NULL DEFAULT 0, taken INTEGER NOT NULL DEFAULT 0, taken_hash TEXT, at INTEGER NOT NULL)`,
   },
+  // So that a keyspace's ledger rows move with their slots (KeyLedgerOptions.slotOf).
+  { version: 2, name: "ledger slots", up: "ALTER TABLE _ds_key_ledger ADD COLUMN slot INTEGER NOT NULL DEFAULT 0" },
 ];
 
+/** The ledger's table; a keyspace lists it among its slot tables (see {@link KeyLedgerOptions.slotOf}). */
+export const KEY_LEDGER_TABLE = "_ds_key_ledger";
+
+/** Options of a {@link KeyLedger}. */
+export interface KeyLedgerOptions {
+  /**
+   * Where a key the ledger has no row for is served. `serving` (default): here, as in the object
+   * that held every key first (the legacy side). `elsewhere`: on the other side, as in a keyspace
+   * that only serves the keys it took, so a key nobody moved yet is never served empty here.
+   */
+  initially?: "serving" | "elsewhere";
+  /**
+   * The slot of a key, for a ledger kept in a keyspace's shards (pass `this.slotOf` of a
+   * `ShardedObject`, and list {@link KEY_LEDGER_TABLE} in the schema's `slotTables`): a key's
+   * ledger row then moves with its slot, so where the key is served moves with its data.
+   */
+  slotOf?: (key: string) => number;
+}
+
 export class KeyLedger {
-  constructor(private readonly storage: DurableObjectStorage) {
+  private readonly absent: KeyState;
+  private readonly slotOf: (key: string) => number;
+
+  constructor(
+    private readonly storage: DurableObjectStorage,
+    options: KeyLedgerOptions = {},
+  ) {
     migrate(storage, "durable-shards/key-ledger", MIGRATIONS);
+    this.absent = options.initially === "elsewhere" ? "migrated" : "serving";
+    this.slotOf = options.slotOf ?? (() => 0);
   }
 
   /**
@@ -47,7 +76,7 @@ export class KeyLedger {
 
   /** Where `key` is served: here (`serving`), nowhere while it moves (`frozen`), or on the other side. */
   state(key: string): KeyState {
-    return this.row(key)?.state ?? "serving";
+    return this.row(key)?.state ?? this.absent;
   }
 
   /**
@@ -57,12 +86,15 @@ export class KeyLedger {
   freeze(key: string): number {
     const row = this.row(key);
     if (row?.state === "frozen") return row.epoch;
-    if (row?.state === "migrated") throw new ShardError("Migrated", `key '${key}' already moved; call it on its other side`);
-    const epoch = this.storage.sql.exec<{ e: number }>("SELECT COALESCE(MAX(epoch), 0) + 1 AS e FROM _ds_key_ledger").one().e;
+    if ((row?.state ?? this.absent) === "migrated") throw new ShardError("Migrated", `key '${key}' is not here (it moved, or never came); call it on its other side`);
+    // Above the key's own last epoch as well: in a keyspace its row moves with its slot to shards
+    // whose other keys may have lower epochs, and the other side compares with the key's last.
+    const epoch = Math.max(this.storage.sql.exec<{ e: number }>("SELECT COALESCE(MAX(epoch), 0) AS e FROM _ds_key_ledger").one().e, row?.epoch ?? 0) + 1;
     this.storage.sql.exec(
-      `INSERT INTO _ds_key_ledger (key, state, epoch, at) VALUES (?, 'frozen', ?, ?)
+      `INSERT INTO _ds_key_ledger (key, slot, state, epoch, at) VALUES (?, ?, 'frozen', ?, ?)
        ON CONFLICT (key) DO UPDATE SET state = 'frozen', epoch = excluded.epoch, at = excluded.at`,
       key,
+      this.slotOf(key),
       epoch,
       Date.now(),
     );
@@ -88,9 +120,10 @@ export class KeyLedger {
   /** Records that the copy of `epoch`, hashing `hash`, was stored: the key is served here again. */
   taken(key: string, epoch: number, hash: string): void {
     this.storage.sql.exec(
-      `INSERT INTO _ds_key_ledger (key, state, taken, taken_hash, at) VALUES (?, 'serving', ?, ?, ?)
+      `INSERT INTO _ds_key_ledger (key, slot, state, taken, taken_hash, at) VALUES (?, ?, 'serving', ?, ?, ?)
        ON CONFLICT (key) DO UPDATE SET state = 'serving', taken = excluded.taken, taken_hash = excluded.taken_hash, at = excluded.at`,
       key,
+      this.slotOf(key),
       epoch,
       hash,
       Date.now(),

@@ -16,6 +16,7 @@ import { backoffDelay, retryAfter, sleep, withRetry, type RetryOptions } from ".
 import { z } from "zod";
 import { checkKey, keyspaceNameSchema, parse, retryOptionsSchema, shardIdSchema } from "./schema.js";
 import { ShardMap, type ShardInfo } from "./shard-map.js";
+import { FENCE_HEADER, REFUSED_HEADER } from "./fence.js";
 import { shardStub } from "./object-ids.js";
 import type { ShardedObject } from "./sharded-object.js";
 
@@ -174,6 +175,28 @@ export class ShardRouter<T extends ShardedObject> {
     return this.route(checkKey(key), method, args);
   }
 
+  /**
+   * Forwards `request` to the object serving `key` (a WebSocket upgrade, or HTTP the object answers
+   * itself), fenced like a call: the object checks the fence with `ShardedObject.fencedRequest`,
+   * and a refusal makes the router refresh its map and forward again. The body is read once and
+   * sent with each attempt, so keep it small. Platform errors are not retried (a request may not
+   * be idempotent).
+   */
+  async fetch(key: string, request: Request): Promise<Response> {
+    const k = checkKey(key);
+    const body = request.body === null ? undefined : await request.arrayBuffer();
+    return this.routeLoop(
+      k,
+      undefined,
+      (newStub, shardId, version) => {
+        const headers = new Headers(request.headers);
+        headers.set(FENCE_HEADER, JSON.stringify({ keyspace: this.keyspace, shard: shardId, key: k, version }));
+        return (newStub() as unknown as Fetcher).fetch(request.url, { method: request.method, headers, body });
+      },
+      async (response) => (response.status === 421 && response.headers.get(REFUSED_HEADER) !== null ? refusalOf((await response.json()) as Failure) : undefined),
+    );
+  }
+
   // ---- internals ------------------------------------------------------------------------------
 
   private route(k: string, method: string, args: unknown[]): Promise<unknown> {
@@ -200,42 +223,58 @@ export class ShardRouter<T extends ShardedObject> {
     return this.reroute(k, method, args, undefined);
   }
 
-  /** The routing loop: refresh after each refusal, back off while a move is in flight. */
-  private async reroute(k: string, method: string, args: unknown[], refusal: WrongShardError | undefined): Promise<unknown> {
+  /** The routing loop of a call: refresh after each refusal, back off while a move is in flight. */
+  private reroute(k: string, method: string, args: unknown[], refusal: WrongShardError | undefined): Promise<unknown> {
+    return this.routeLoop(
+      k,
+      refusal,
+      (newStub, shardId, version) => this.callOn(newStub, shardId, version, k, method, args),
+      (result) => (isFailure(result) ? refusalOf(result) : undefined),
+    );
+  }
+
+  /**
+   * Sends to `k`'s object until it is not refused (`refused` returns the refusal of a result):
+   * after a refusal naming where the slot went, there first (once); otherwise with routing info
+   * refreshed after each refusal, backing off when the refusals repeat (a move is in flight).
+   */
+  private async routeLoop<R>(
+    k: string,
+    first: WrongShardError | undefined,
+    send: (newStub: () => ShardRpc, shardId: string | null, version: number) => Promise<R>,
+    refused: (result: R) => WrongShardError | undefined | Promise<WrongShardError | undefined>,
+  ): Promise<R> {
     const maxAttempts = this.maxAttempts;
-    let lastRefusal = refusal;
+    let lastRefusal = first;
     let followed = false;
-    for (let attempt = refusal ? 2 : 1; attempt <= maxAttempts; attempt++) {
-      let result: unknown;
+    for (let attempt = first ? 2 : 1; attempt <= maxAttempts; attempt++) {
+      let result: R;
       // The slot's old owner named the shard it went to. That shard serves it from its acquire on,
       // while the directory still hands out the old map until the whole change commits; so go
       // there first (once per call: a refusal from it falls back to the map).
       const movedTo = lastRefusal?.movedTo;
       if (movedTo !== undefined && !followed) {
         followed = true;
-        result = await this.callOn(() => this.namedStub(movedTo), movedTo, lastRefusal!.mapVersion, k, method, args);
+        result = await send(() => this.namedStub(movedTo), movedTo, lastRefusal!.mapVersion);
       } else {
         // A refusal at a version we already hold means a move is in flight: give it a moment.
         if (attempt > 2) await sleep(backoffDelay(attempt - 2, { baseDelayMs: 20, ...this.retry }));
         const info = await this.routing(lastRefusal !== undefined);
-        result = await this.attempt(info, k, method, args);
+        if (info instanceof ShardMap) {
+          const shard = info.shardOfKey(k);
+          result = await send(() => this.shardStub(shard), shard.id, info.version);
+        } else {
+          result = await send(() => this.namedStub(k), null, info.version);
+        }
       }
-      if (!isFailure(result)) return result;
-      lastRefusal = refusalOf(result);
+      const refusal = await refused(result);
+      if (refusal === undefined) return result;
+      lastRefusal = refusal;
     }
     throw new ShardError("RetriesExhausted", `key '${truncate(k)}' of '${this.keyspace}' was refused ${maxAttempts} times: ${lastRefusal?.detail}`, {
       retryable: true,
       cause: lastRefusal,
     });
-  }
-
-  /** One routed call with the given routing info. */
-  private attempt(info: CachedRouting["info"], k: string, method: string, args: unknown[]): Promise<unknown> {
-    if (info instanceof ShardMap) {
-      const shard = info.shardOfKey(k);
-      return this.callOn(() => this.shardStub(shard), shard.id, info.version, k, method, args);
-    }
-    return this.callOn(() => this.namedStub(k), null, info.version, k, method, args);
   }
 
   /**

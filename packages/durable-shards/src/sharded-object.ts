@@ -18,7 +18,7 @@ import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { ShardError, WrongShardError } from "./errors.js";
 import { failureOf, failureOrThrow, isThenable, settle, type Failure } from "./result.js";
-import { argsSchema, methodNameSchema, parseKeyFence, parseShardFence } from "./fence.js";
+import { argsSchema, FENCE_HEADER, methodNameSchema, parseFenceHeader, parseKeyFence, parseShardFence, REFUSED_HEADER, type KeyFence } from "./fence.js";
 import { hashKey, slotOfHash } from "./hash.js";
 import { migrate, type Migration } from "./migrations.js";
 import { MAX_ARGS, backupIdSchema, isKey, isMapVersion, keyspaceNameSchema, mapVersionSchema, parse, shardIdSchema, slotCountSchema } from "./schema.js";
@@ -320,6 +320,47 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     } catch (error) {
       return failureOrThrow(error);
     }
+  }
+
+  /**
+   * Whether this object serves `key` now: it is the key's entity object, or owns the key's slot.
+   * Check it synchronously right before writing a key's data outside a routed call (a WebSocket
+   * message, say): a move's release cannot interleave with synchronous code, and writes made before
+   * it are carried to the slot's next owner.
+   */
+  protected servesKey(key: string): boolean {
+    const own = this.ownership;
+    if (own) return rangesContain(own.ranges, slotOfHash(hashKey(key), own.slotCount));
+    // An entity object's name is `<keyspace>:<key>`, and keyspace names hold no colon.
+    const name = this.ctx.id.name;
+    return name !== undefined && name.slice(name.indexOf(":") + 1) === key;
+  }
+
+  /**
+   * For a request `ShardRouter.fetch` forwarded: its key, when this object serves it; otherwise a
+   * 421 response carrying the refusal (the router refreshes its map and forwards again) or a 400
+   * for a request without a valid fence. Like {@link servesKey}, check again before a write that
+   * follows an `await`.
+   */
+  protected fencedRequest(request: Request): { key: string } | { refused: Response } {
+    let f: KeyFence;
+    try {
+      f = parseFenceHeader(request.headers.get(FENCE_HEADER));
+    } catch (error) {
+      return { refused: Response.json(failureOrThrow(error), { status: 400 }) };
+    }
+    const refused = (error: WrongShardError) =>
+      ({ refused: Response.json(this.#refuse("fetch", error), { status: 421, headers: { [REFUSED_HEADER]: "1" } }) });
+    if (f.shard === null) {
+      const expected = `${f.keyspace}:${f.key}`;
+      if (this.ctx.id.name !== undefined && this.ctx.id.name !== expected) return refused(refusal(0, `object '${this.ctx.id.name}' is not the entity '${expected}'`));
+      return { key: f.key };
+    }
+    const own = this.ownership;
+    if (!own || own.keyspace !== f.keyspace || own.shard !== f.shard) return refused(refusal(own?.version ?? 0, `object is not shard '${f.shard}' of '${f.keyspace}'`));
+    const slot = slotOfHash(hashKey(f.key), own.slotCount);
+    if (!rangesContain(own.ranges, slot)) return refused(this.slotRefusal(own, slot));
+    return { key: f.key };
   }
 
   /** The slow path of {@link routedCall}: full validation with precise errors, and entities. */

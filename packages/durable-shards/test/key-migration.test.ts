@@ -1,6 +1,6 @@
-import { env } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { MapCache, ShardError, ShardRouter, errorOf, isFailure, migrateKey, sweepKeys, type SourceEndpoint, type SweepState, type TargetEndpoint } from "../src/index.js";
+import { KeyLedger, MapCache, ShardError, ShardRouter, errorOf, isFailure, migrateKey, sweepKeys, type SourceEndpoint, type SweepState, type TargetEndpoint } from "../src/index.js";
 import { directory, rejection, uniqueName } from "./helpers.js";
 import type { MigratingKv } from "./fixtures/worker.js";
 
@@ -189,5 +189,44 @@ describe("migrating keys off a legacy object", () => {
     expect(await s.intoKeyspace.import("dora", copyB.data, copyB.epoch)).toEqual({ hash: copyB.hash }); // B's late import: not applied
     expect(Number(await s.router.get("dora").get())).toBe(4);
     expect(await migrateKey("dora", s.fromLegacy, s.intoKeyspace)).toEqual({ key: "dora", alreadyMoved: true });
+  });
+
+  it("keeps a key's ledger row with its slot: a key moved back stays refused in the keyspace after its slot moves", async () => {
+    const s = await setUp(1);
+    s.setSharding(false);
+    const keys = Array.from({ length: 12 }, (_, i) => `ev${i}`);
+    for (const key of keys) await s.increment(key);
+    for (const key of keys) await migrateKey(key, s.fromLegacy, s.intoKeyspace);
+    for (const key of keys) await migrateKey(key, s.fromKeyspace, s.intoLegacy); // switched off again
+    const before = await s.router.map();
+    const change = await directory().addShards(before.keyspace, 2);
+    await s.router.refresh();
+    const after = await s.router.map();
+    const moved = keys.filter((k) => after.shardOfKey(k).id !== before.shardOfKey(k).id);
+    expect(change.moves.length).toBeGreaterThan(0);
+    expect(moved.length).toBeGreaterThan(0);
+    for (const key of moved) expect((await rejection(s.router.get(key).increment())).message).toMatch(/moved/);
+    // And on again, from the new owner's row: the copy is taken (its epoch is above the last one).
+    for (const key of moved) await migrateKey(key, s.fromLegacy, s.intoKeyspace);
+    for (const key of moved) expect(Number(await s.router.get(key).get())).toBe(1);
+  });
+});
+
+describe("KeyLedger", () => {
+  it("in a keyspace that serves only what it took ('elsewhere'), refuses keys nobody moved, then serves what it takes", async () => {
+    const stub = env.LEGACY.getByName(uniqueName("ledger"));
+    await runInDurableObject(stub, (_instance, state) => {
+      const ledger = new KeyLedger(state.storage, { initially: "elsewhere" });
+      expect(ledger.state("new")).toBe("migrated");
+      expect(() => ledger.serve("new")).toThrow(/moved/);
+      expect(() => ledger.freeze("new")).toThrow(/not here/);
+      expect(ledger.admit("new", 3)).toBeUndefined();
+      ledger.taken("new", 3, "h3");
+      expect(ledger.state("new")).toBe("serving");
+      expect(ledger.admit("new", 3)).toBe("h3");
+      expect(ledger.freeze("new")).toBe(1);
+      ledger.finish("new");
+      expect(ledger.state("new")).toBe("migrated");
+    });
   });
 });

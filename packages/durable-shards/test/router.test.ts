@@ -20,6 +20,21 @@ async function rowsOutsideOwnership(keyspace: string): Promise<string[]> {
 }
 
 describe("ShardRouter", () => {
+  it("forwards HTTP to a key's owner, fenced: a stale router is refused, refreshes and forwards again; no fence is a 400", async () => {
+    const keyspace = await createKv(2);
+    const stale = kvRouter(keyspace);
+    await stale.router.map();
+    const change = await directory().addShards(keyspace, 1);
+    const fresh = await kvRouter(keyspace).router.map();
+    const key = Array.from({ length: 200 }, (_, i) => `k${i}`).find((k) => fresh.shardOfKey(k).id === change.moves[0]!.to)!;
+    const response = await stale.router.fetch(key, new Request("https://app/x", { method: "POST", body: "hello" }));
+    expect(await response.json()).toEqual({ key, shard: change.moves[0]!.to, body: "hello" });
+    expect((await stale.router.map()).version).toBe(change.version);
+    const unfenced = await env.KV.getByName(`${keyspace}:s0`).fetch("https://app/x");
+    expect(unfenced.status).toBe(400);
+    expect(await unfenced.json()).toMatchObject({ __durableShardsFailure: expect.anything() });
+  });
+
   it("never contacts the directory on the steady-state path", async () => {
     const keyspace = await createKv(4);
     const { router, cache } = kvRouter(keyspace);
