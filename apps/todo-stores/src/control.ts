@@ -1,0 +1,156 @@
+/**
+ * The migration's control object: the feature flag (which side stores are served from) and the
+ * sweep that moves the stores nobody touched. The three strategies are the same machinery:
+ * - big bang: the flag goes to `sharded` and an operator's CLI drives the sweep page by page,
+ *   with a progress bar, then verifies;
+ * - gradual: the flag goes to `sharded`; stores move on first access and a background sweep moves
+ *   the rest at a set rate;
+ * - feature flag: `sharded` and back to `legacy` at will; switching back moves the stores (with
+ *   the writes made on the sharded side) the same way, in the other direction.
+ * The sweep's cursor is stored after every page, so it resumes after a crash; each store's move is
+ * idempotent (`migrateKey`), so a page run twice moves nothing twice.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { sweepKeys } from "durable-shards";
+import { z } from "zod";
+import type { Env } from "./env.js";
+import { deploymentOf, type Deployment } from "./deployment.js";
+import { Stores, type Side } from "./stores.js";
+
+export const sideSchema = z.enum(["legacy", "sharded"], { error: "flag must be 'legacy' or 'sharded'" });
+
+/** A sweep so far, in one direction. */
+export interface SweepStatus {
+  to: Side;
+  background: boolean;
+  usersPerSecond: number;
+  cursor: string | null;
+  migrated: number;
+  failed: { key: string; error: string }[];
+  done: boolean;
+  startedAt: number;
+  updatedAt: number;
+}
+
+export interface MigrationStatus {
+  flag: Side;
+  sweep: SweepStatus | null;
+  legacy: { here: number; frozen: number; elsewhere: number };
+}
+
+export const setFlagSchema = z.strictObject({
+  flag: sideSchema,
+  /** Start a background sweep toward the flag's side (the gradual strategy). */
+  sweep: z.enum(["background", "none"]).optional(),
+  usersPerSecond: z.number().int().min(1).max(1000).optional(),
+});
+
+export class MigrationControl extends DurableObject<Env> {
+  // The deployment this object acts for, as the Worker last described it (its alarm has no caller).
+  private deployment(d?: Deployment): Deployment {
+    const known = this.ctx.storage.kv.get<Deployment>("deployment");
+    if (d && JSON.stringify(d) !== JSON.stringify(known)) this.ctx.storage.kv.put("deployment", d);
+    return d ?? known ?? deploymentOf(this.env);
+  }
+
+  private stores(d: Deployment): Stores {
+    return new Stores(this.env, d);
+  }
+
+  flag(d: Deployment): Side {
+    return this.ctx.storage.kv.get<Side>("flag") ?? (this.deployment(d).sharding ? "sharded" : "legacy");
+  }
+
+  async status(d: Deployment): Promise<MigrationStatus> {
+    return { flag: this.flag(d), sweep: this.ctx.storage.kv.get<SweepStatus>("sweep") ?? null, legacy: await this.stores(d).legacy.counts() };
+  }
+
+  /** Switches the flag; with `sweep: "background"` a sweep toward it starts (a sweep the other way stops). */
+  async setFlag(d: Deployment, input: z.infer<typeof setFlagSchema>): Promise<MigrationStatus> {
+    const { flag, sweep, usersPerSecond } = setFlagSchema.parse(input);
+    const was = this.flag(d);
+    this.ctx.storage.kv.put("flag", flag);
+    const current = this.ctx.storage.kv.get<SweepStatus>("sweep");
+    if (sweep === "background" || (current && current.to !== flag) || was !== flag) {
+      const next = this.fresh(flag, sweep === "background", usersPerSecond ?? current?.usersPerSecond ?? 20);
+      this.ctx.storage.kv.put("sweep", next);
+      if (next.background) await this.ctx.storage.setAlarm(Date.now());
+    }
+    return this.status(d);
+  }
+
+  /** Moves one page of stores toward the flag's side now (the big bang's CLI calls it until done). */
+  async sweepPage(d: Deployment, pageSize: number): Promise<SweepStatus> {
+    const size = z.number().int().min(1).max(500).parse(pageSize);
+    const flag = this.flag(d);
+    let sweep = this.ctx.storage.kv.get<SweepStatus>("sweep");
+    if (!sweep || sweep.to !== flag) sweep = this.fresh(flag, false, 20);
+    if (sweep.done) return sweep;
+    const stores = this.stores(this.deployment(d));
+    let pages = 0;
+    const page = await sweepKeys({
+      keys: (after, limit) => (flag === "sharded" ? stores.legacy.keysHere(after, limit) : stores.legacy.keysElsewhere(after, limit)),
+      migrate: (key) => stores.moveTo(flag, key),
+      after: sweep.cursor,
+      pageSize: size,
+      stopped: () => pages++ >= 1,
+    });
+    // The flag may have changed while the page ran: that sweep is over, this one is not stored.
+    if (this.flag(d) !== flag) return sweep;
+    const next: SweepStatus = {
+      ...sweep,
+      cursor: page.cursor,
+      migrated: sweep.migrated + page.migrated,
+      failed: [...sweep.failed, ...page.failed].slice(-20),
+      done: page.done,
+      updatedAt: Date.now(),
+    };
+    this.ctx.storage.kv.put("sweep", next);
+    return next;
+  }
+
+  /** Stops a background sweep (its cursor stays: setting the flag with `sweep: "background"` again starts over, harmlessly). */
+  async stopSweep(d: Deployment): Promise<MigrationStatus> {
+    const sweep = this.ctx.storage.kv.get<SweepStatus>("sweep");
+    if (sweep) this.ctx.storage.kv.put("sweep", { ...sweep, background: false });
+    await this.ctx.storage.deleteAlarm();
+    return this.status(d);
+  }
+
+  // A background sweep: a page of `usersPerSecond` stores each second until done.
+  override async alarm(): Promise<void> {
+    const sweep = this.ctx.storage.kv.get<SweepStatus>("sweep");
+    if (!sweep?.background || sweep.done) return;
+    const started = Date.now();
+    const next = await this.sweepPage(this.deployment(), sweep.usersPerSecond);
+    if (next.background && !next.done) await this.ctx.storage.setAlarm(Math.max(Date.now(), started + 1000));
+  }
+
+  private fresh(to: Side, background: boolean, usersPerSecond: number): SweepStatus {
+    const now = Date.now();
+    return { to, background, usersPerSecond, cursor: null, migrated: 0, failed: [], done: false, startedAt: now, updatedAt: now };
+  }
+}
+
+const cached = new Map<string, { flag: Side; at: number }>();
+
+/** The flag, as this isolate last read it (at most FLAG_CACHE_MS old). */
+export async function currentFlag(env: Env): Promise<Side> {
+  const ttl = Number(env.FLAG_CACHE_MS ?? 1000);
+  const d = deploymentOf(env);
+  const known = cached.get(d.instance);
+  if (known && Date.now() - known.at < ttl) return known.flag;
+  const flag = await controlOf(env).flag(d);
+  cached.set(d.instance, { flag, at: Date.now() });
+  return flag;
+}
+
+/** Forgets the cached flag (after this isolate switched it). */
+export function forgetFlag(): void {
+  cached.clear();
+}
+
+/** The deployment's control object. */
+export function controlOf(env: Env): DurableObjectStub<MigrationControl> {
+  return env.CONTROL.getByName(`migration${deploymentOf(env).instance}`);
+}

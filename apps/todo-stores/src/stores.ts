@@ -1,0 +1,82 @@
+/**
+ * Where a store is served, and how the Worker reaches it: the legacy object, or the sharded
+ * placement (through the durable-shards router). The feature flag names the side stores should be
+ * on; a store still on the other side moves there on first access (`migrateKey`), and a side that
+ * does not serve a store says so (`Migrated`), so a Worker with a stale flag only ever moves a
+ * store, never writes where it is not read.
+ */
+import { migrateKey, ShardRouter, unwrap, type KeyMigration, type SourceEndpoint, type TargetEndpoint } from "durable-shards";
+import { deploymentOf, placementOf, type Deployment } from "./deployment.js";
+import type { Env } from "./env.js";
+import { LEGACY_NAME, type LegacyStore } from "./legacy-store.js";
+import type { StoreCopy } from "./store-host.js";
+import { KEY_HEADER, OP_HEADER, REFUSED_HEADER, type StoreOp } from "./store-http.js";
+import type { StoreShard } from "./store-shard.js";
+
+export type Side = "legacy" | "sharded";
+
+export const other = (side: Side): Side => (side === "legacy" ? "sharded" : "legacy");
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Stores {
+  readonly router: ShardRouter<StoreShard>;
+  readonly legacy: DurableObjectStub<LegacyStore>;
+
+  constructor(env: Env, d: Deployment = deploymentOf(env)) {
+    const { keyspace, ensure } = placementOf(d);
+    this.router = new ShardRouter<StoreShard>({ directory: env.DIRECTORY, namespace: env.STORES, keyspace, ensure });
+    this.legacy = env.LEGACY.getByName(`${LEGACY_NAME}${d.instance}`);
+  }
+
+  /**
+   * Answers `request` for store `key` from the side the flag names: a store still on the other
+   * side moves first; one moving is waited for (up to about 3 s, then a 503 to retry).
+   */
+  async serve(key: string, op: StoreOp, request: Request, flag: Side, body?: string): Promise<Response> {
+    let side = flag;
+    for (let attempt = 0; attempt < 40; attempt++) {
+      const response = await this.forward(side, key, op, request, body);
+      const refused = response.headers.get(REFUSED_HEADER);
+      if (refused === null) return response;
+      await response.body?.cancel();
+      if (refused === "Migrating") {
+        await sleep(Math.min(10 * (attempt + 1), 100));
+        continue;
+      }
+      // Not on `side`. Where the flag points, bring it here; elsewhere (the flag changed since), follow it.
+      if (side === flag) await this.moveTo(flag, key).catch(() => {});
+      else side = flag;
+    }
+    return Response.json({ error: "store is moving; retry shortly", code: "Migrating" }, { status: 503, headers: { "retry-after": "1" } });
+  }
+
+  /** Moves store `key` to `side` (a no-op when it is there already). */
+  moveTo(side: Side, key: string): Promise<KeyMigration> {
+    return migrateKey(key, this.source(other(side)), this.target(side));
+  }
+
+  /** Forwards to one side, the operation and key in headers (`body`: read and checked by the caller). */
+  forward(side: Side, key: string, op: StoreOp, request: Request, body?: string): Promise<Response> {
+    const headers = new Headers(request.headers);
+    headers.set(OP_HEADER, op);
+    headers.set(KEY_HEADER, key);
+    const forwarded = new Request(request.url, { method: request.method, headers, body });
+    return side === "legacy" ? this.legacy.fetch(forwarded) : this.router.fetch(key, forwarded);
+  }
+
+  source(side: Side): SourceEndpoint<StoreCopy> {
+    if (side === "legacy") {
+      return {
+        export: async (key) => unwrap(await this.legacy.exportStore(key)) as { data: StoreCopy; hash: string; epoch: number },
+        finish: (key) => this.legacy.finishStore(key),
+      };
+    }
+    return { export: (key) => this.router.get(key).exportStore(), finish: (key) => this.router.get(key).finishStore() };
+  }
+
+  target(side: Side): TargetEndpoint<StoreCopy> {
+    if (side === "legacy") return { import: async (key, data, epoch) => unwrap(await this.legacy.importStore(key, data, epoch)) as { hash: string } };
+    return { import: (key, data, epoch) => this.router.get(key).importStore(data, epoch) };
+  }
+}
