@@ -6,8 +6,9 @@ import { z } from "zod";
 
 const id = z.string().min(1, "ids must not be empty").max(256, "ids must be at most 256 characters");
 const cell = z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(z.unknown()), z.record(z.string(), z.unknown())]);
-const row = z.record(id, cell);
-const table = z.record(id, row);
+// TinyBase drops empty rows and tables (a save holding one would be ignored), so they are refused.
+const row = z.record(id, cell).refine((r) => Object.keys(r).length > 0, "rows must not be empty");
+const table = z.record(id, row).refine((t) => Object.keys(t).length > 0, "tables must not be empty");
 
 export const contentSchema = z.tuple([z.record(id, table), z.record(id, cell)], { error: "content must be [tables, values]" });
 export type StoreContent = z.infer<typeof contentSchema>;
