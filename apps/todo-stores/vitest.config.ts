@@ -12,6 +12,7 @@ export default defineConfig({
           TOKEN_SECRET: "test-token-secret",
           ADMIN_TOKEN: "test-admin-token",
           FLAG_CACHE_MS: "0",
+          RATE_LIMIT_PER_MINUTE: "1000",
         },
       },
     }),

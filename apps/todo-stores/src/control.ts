@@ -15,6 +15,7 @@ import { sweepKeys } from "durable-shards";
 import { z } from "zod";
 import type { Env } from "./env.js";
 import { deploymentOf, type Deployment } from "./deployment.js";
+import { setUpOperations } from "./operations.js";
 import { Stores, type Side } from "./stores.js";
 
 export const sideSchema = z.enum(["legacy", "sharded"], { error: "flag must be 'legacy' or 'sharded'" });
@@ -57,18 +58,27 @@ export class MigrationControl extends DurableObject<Env> {
     return new Stores(this.env, d);
   }
 
-  flag(d: Deployment): Side {
-    return this.ctx.storage.kv.get<Side>("flag") ?? (this.deployment(d).sharding ? "sharded" : "legacy");
+  async flag(d: Deployment): Promise<Side> {
+    const known = this.deployment(d);
+    // Once per keyspace: its alert thresholds and backup schedule (the Worker asks for the flag first).
+    if (this.ctx.storage.kv.get("operations") !== known.instance + known.placement) {
+      if (await setUpOperations(this.env, known).catch(() => false)) this.ctx.storage.kv.put("operations", known.instance + known.placement);
+    }
+    return this.flagNow(known);
+  }
+
+  private flagNow(d: Deployment): Side {
+    return this.ctx.storage.kv.get<Side>("flag") ?? (d.sharding ? "sharded" : "legacy");
   }
 
   async status(d: Deployment): Promise<MigrationStatus> {
-    return { flag: this.flag(d), sweep: this.ctx.storage.kv.get<SweepStatus>("sweep") ?? null, legacy: await this.stores(d).legacy.counts() };
+    return { flag: await this.flag(d), sweep: this.ctx.storage.kv.get<SweepStatus>("sweep") ?? null, legacy: await this.stores(d).legacy.counts() };
   }
 
   /** Switches the flag; with `sweep: "background"` a sweep toward it starts (a sweep the other way stops). */
   async setFlag(d: Deployment, input: z.infer<typeof setFlagSchema>): Promise<MigrationStatus> {
     const { flag, sweep, usersPerSecond } = setFlagSchema.parse(input);
-    const was = this.flag(d);
+    const was = await this.flag(d);
     this.ctx.storage.kv.put("flag", flag);
     const current = this.ctx.storage.kv.get<SweepStatus>("sweep");
     if (sweep === "background" || (current && current.to !== flag) || was !== flag) {
@@ -82,7 +92,7 @@ export class MigrationControl extends DurableObject<Env> {
   /** Moves one page of stores toward the flag's side now (the big bang's CLI calls it until done). */
   async sweepPage(d: Deployment, pageSize: number): Promise<SweepStatus> {
     const size = z.number().int().min(1).max(500).parse(pageSize);
-    const flag = this.flag(d);
+    const flag = await this.flag(d);
     let sweep = this.ctx.storage.kv.get<SweepStatus>("sweep");
     if (!sweep || sweep.to !== flag) sweep = this.fresh(flag, false, 20);
     if (sweep.done) return sweep;
@@ -96,7 +106,7 @@ export class MigrationControl extends DurableObject<Env> {
       stopped: () => pages++ >= 1,
     });
     // The flag may have changed while the page ran: that sweep is over, this one is not stored.
-    if (this.flag(d) !== flag) return sweep;
+    if (this.flagNow(this.deployment(d)) !== flag) return sweep;
     const next: SweepStatus = {
       ...sweep,
       cursor: page.cursor,

@@ -33,9 +33,8 @@ export async function restoreStore(env: Env, key: string, { backupId }: z.infer<
     throw error;
   }
   const router = new ShardRouter<StoreShard>({ directory: env.DIRECTORY, namespace: env.STORES, keyspace: scratch });
-  const content = await router.get(key).readStore();
-  if (content === null) return errorAnswer(404, "NotFound", `backup '${backupId}' holds no store '${key}'`);
-  const body = JSON.stringify(content);
+  const body = await router.get(key).readStore();
+  if (body === null) return errorAnswer(404, "NotFound", `backup '${backupId}' holds no store '${key}'`);
   const request = new Request("https://store/restore", { method: "POST", headers: { "content-type": "application/json" }, body });
   const saved = await new Stores(env).serve(key, "save", request, await currentFlag(env), body);
   if (!saved.ok) return saved;

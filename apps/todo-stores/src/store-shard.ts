@@ -55,8 +55,7 @@ export class StoreShard extends ShardedObject<Env> {
   }
 
   // Slots that moved away: their stores' sockets reconnect to the new owner.
-  protected override deleteSlots(ranges: readonly SlotRange[]): void {
-    super.deleteSlots(ranges);
+  protected override released(ranges: readonly SlotRange[]): void {
     for (const key of this.host.liveKeys()) if (rangesContain(ranges, this.slotOf(key))) this.host.disconnect(key, 1012, "store moved; reconnect");
   }
 
@@ -81,9 +80,10 @@ export class StoreShard extends ShardedObject<Env> {
     return { copyHash, ...(await this.host.summary(key)) };
   }
 
-  /** The store's content whatever the ledger says (a backup restored into a scratch keyspace); null when absent. */
-  readStore(key: string): unknown {
-    return this.host.contentOf(key);
+  /** The store's content as JSON whatever the ledger says (a backup restored into a scratch keyspace); null when absent. */
+  readStore(key: string): string | null {
+    const content = this.host.contentOf(key);
+    return content === null ? null : JSON.stringify(content);
   }
 
   // ---- per shard ----

@@ -63,7 +63,7 @@ describe.each([
 describe("synchronizer sockets", () => {
   it("refuse an upgrade without a token, with another user's token, or with a bad one", async () => {
     const app = instance();
-    const attempts = [
+    const attempts: { path: string; headers: Record<string, string> }[] = [
       { path: "/alice", headers: {} },
       { path: `/alice?token=${await app.token("bob")}`, headers: {} },
       { path: `/acme/users/alice?token=${await app.token("alice")}`, headers: {} },

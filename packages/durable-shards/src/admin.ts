@@ -57,7 +57,7 @@ export function adminApp<E extends object>(options: AdminOptions<E>): Hono<{ Bin
 
   app.use("*", async (c, next) => {
     if (c.req.method === "GET" && new URL(c.req.url).pathname.endsWith("/")) return c.html(dashboardHtml());
-    if (!(await authorized(options.token(c.env), c.req.header("authorization")))) {
+    if (!(await bearerMatches(options.token(c.env), c.req.header("authorization")))) {
       return c.json({ error: "Unauthorized", message: options.token(c.env) ? "a valid bearer token is required" : "the admin API has no token configured, so it refuses every request" }, 401, {
         "WWW-Authenticate": 'Bearer realm="durable-shards"',
       });
@@ -176,8 +176,11 @@ function events(directory: DirectoryClient, intervalMs: number, signal: AbortSig
   return new Response(stream, { headers: { "Content-Type": "text/event-stream", "Cache-Control": "no-store" } });
 }
 
-/** Whether `header` carries `Bearer <token>`; false when no token is configured. Constant time in the token. */
-async function authorized(token: string | undefined, header: string | undefined): Promise<boolean> {
+/**
+ * Whether `header` carries `Bearer <token>`; false when no token is configured (fails closed).
+ * Constant time in the token. For an app's own operator routes beside the admin API.
+ */
+export async function bearerMatches(token: string | undefined, header: string | undefined): Promise<boolean> {
   if (!token) return false;
   const given = header?.match(/^Bearer\s+(.+)$/i)?.[1] ?? "";
   const digest = async (text: string) => new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));

@@ -27,6 +27,8 @@ export const alertSettingsSchema = z.strictObject({
   minCalls: z.number().int().min(1).default(20),
   /** `key_count` (warning, "plan a migration"): rows of the keyspace's slot tables above this. Unset: off. */
   maxKeys: z.number().int().positive().optional(),
+  /** The slot table whose rows `maxKeys` counts (one row per key, say). Unset: every slot table's rows. */
+  keysTable: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "keysTable must be a table name").optional(),
   /** Calls per second one shard is measured against (the per-object soft limit). */
   softLimitPerSecond: z.number().positive().default(OBJECT_LIMITS.softLimitPerSecond),
   /** `shard_load` (warning): a shard's load above this share of `softLimitPerSecond`. */

@@ -19,7 +19,7 @@ export { ShardedObject, type KeyspaceSchema, type Ownership, type SlotData, type
 export { ShardRouter, MapCache, defaultMapCache, type KeyClient, type ShardClient, type RouterOptions } from "./router.js";
 export { Timers, type TimerHandlers } from "./timers.js";
 export { metricsText, metricsJson, type MetricsOptions } from "./metrics-text.js";
-export { adminApp, adminFetch, type AdminOptions } from "./admin.js";
+export { adminApp, adminFetch, bearerMatches, type AdminOptions } from "./admin.js";
 export { KEY_LEDGER_TABLE, KeyLedger, type KeyLedgerOptions, type KeyState } from "./key-ledger.js";
 export { contentHash } from "./digest.js";
 export { migrateKey, sweepKeys, type KeyMigration, type SourceEndpoint, type SweepOptions, type SweepState, type TargetEndpoint } from "./key-migration.js";

@@ -162,7 +162,7 @@ export class Observer {
         keyspace,
         now,
         shards: metrics.shards.filter((s) => s.up).map((s) => ({ shard: s.shard, load: s.load, storageBytes: s.storageBytes })),
-        rows: metrics.shards.reduce((n, s) => n + Object.values(s.tables).reduce((r, t) => r + t.rows, 0), 0),
+        rows: metrics.shards.reduce((n, s) => n + Object.entries(s.tables).reduce((r, [name, t]) => (settings.alerts.keysTable === undefined || name === settings.alerts.keysTable ? r + t.rows : r), 0), 0),
         window,
         ...(running ? { change: { phase: change.phase, updatedAt: change.updatedAt } } : {}),
       },

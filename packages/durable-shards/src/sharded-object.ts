@@ -265,6 +265,14 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     }
   }
 
+  /**
+   * Called when this shard stopped serving `ranges` (a move released them), before their rows are
+   * copied away and dropped. Override it to let go of what holds those keys outside storage: close
+   * their WebSockets (clients reconnect to the new owner), drop their caches. It must not write
+   * slot data; it cannot undo the release.
+   */
+  protected released(_ranges: readonly SlotRange[]): void {}
+
   /** Handlers for {@link timers}, run by the default `alarm()`. */
   protected timerHandlers(): TimerHandlers {
     return {};
@@ -777,8 +785,18 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
         t.to ?? null,
       );
     });
+    this.#notifyReleased(ranges);
     await this.drain(ranges);
     return { released: true };
+  }
+
+  #notifyReleased(ranges: readonly SlotRange[]): void {
+    try {
+      this.released(ranges);
+    } catch (error) {
+      // The release stands whatever the hook does; a broken hook must not undo a move.
+      console.warn(`released() hook failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 
   async #revoke(transfer: unknown): Promise<{ acquired: boolean }> {
@@ -800,6 +818,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
       }
     });
     if (!this.#releasedAt(t.version, ranges)) return { acquired: false };
+    this.#notifyReleased(ranges);
     await this.drain(ranges);
     return { acquired: true };
   }
