@@ -1,3 +1,5 @@
+import { env } from "cloudflare:test";
+import { directoryClient, MapCache, ShardRouter } from "durable-shards";
 import { describe, expect, it } from "vitest";
 import { createMergeableStore, type MergeableStore } from "tinybase";
 import { createWsSynchronizer } from "tinybase/synchronizers/synchronizer-ws-client";
@@ -61,6 +63,25 @@ describe.each([
 });
 
 describe("synchronizer sockets", () => {
+  it("close with 1012 when their store's slot moves to a new shard; a client reconnecting there syncs with it", async () => {
+    const app = instance({ FEATURE_SHARDING: "on", STORE_SHARDS: "1" });
+    const users = Array.from({ length: 24 }, (_, i) => `mover${i}`);
+    for (const u of users) expect((await app.save(u, todos(1, u))).status).toBe(200);
+    const sockets = await Promise.all(users.map(async (u) => ({ u, ws: await socket(app, `/${u}`, await app.token(u)) })));
+    const closes = sockets.map(({ u, ws }) => new Promise<[string, number]>((resolve) => ws.addEventListener("close", (e) => resolve([u, e.code]))));
+    const change = await directoryClient(env.DIRECTORY).addShards(`stores-${app.env.INSTANCE}`, 1);
+    expect(change.movedSlots).toBeGreaterThan(0);
+    const map = await new ShardRouter({ directory: env.DIRECTORY, namespace: env.STORES, keyspace: `stores-${app.env.INSTANCE}`, cache: new MapCache() }).map();
+    const moved = users.filter((u) => map.shardOfKey(`user:${u}`).id !== "s0");
+    expect(moved.length).toBeGreaterThan(0);
+    const closed = await Promise.race([Promise.all(closes.filter((_, i) => moved.includes(users[i]!))), sleep(3000).then(() => [])]);
+    expect(closed.map(([u, code]) => [u, code])).toEqual(moved.map((u) => [u, 1012]));
+    for (const { ws } of sockets) ws.close();
+    const again = await client(app, moved[0]!);
+    await until(() => again.store.getRowCount("todos") === 1);
+    await again.stop();
+  });
+
   it("refuse an upgrade without a token, with another user's token, or with a bad one", async () => {
     const app = instance();
     const attempts: { path: string; headers: Record<string, string> }[] = [
