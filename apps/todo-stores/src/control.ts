@@ -16,28 +16,10 @@ import { z } from "zod";
 import type { Env } from "./env.js";
 import { deploymentOf, type Deployment } from "./deployment.js";
 import { setUpOperations } from "./operations.js";
+import type { MigrationStatus, SweepStatus } from "./migration-status.js";
 import { Stores, type Side } from "./stores.js";
 
 export const sideSchema = z.enum(["legacy", "sharded"], { error: "flag must be 'legacy' or 'sharded'" });
-
-/** A sweep so far, in one direction. */
-export interface SweepStatus {
-  to: Side;
-  background: boolean;
-  usersPerSecond: number;
-  cursor: string | null;
-  migrated: number;
-  failed: { key: string; error: string }[];
-  done: boolean;
-  startedAt: number;
-  updatedAt: number;
-}
-
-export interface MigrationStatus {
-  flag: Side;
-  sweep: SweepStatus | null;
-  legacy: { here: number; frozen: number; elsewhere: number };
-}
 
 export const setFlagSchema = z.strictObject({
   flag: sideSchema,

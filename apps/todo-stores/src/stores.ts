@@ -13,7 +13,9 @@ import type { StoreCopy } from "./store-host.js";
 import { KEY_HEADER, OP_HEADER, REFUSED_HEADER, type StoreOp } from "./store-http.js";
 import type { StoreShard } from "./store-shard.js";
 
-export type Side = "legacy" | "sharded";
+import type { Side } from "./migration-status.js";
+
+export type { Side };
 
 export const other = (side: Side): Side => (side === "legacy" ? "sharded" : "legacy");
 

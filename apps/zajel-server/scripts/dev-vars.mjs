@@ -1,4 +1,4 @@
-// Dev secrets: generation and the .dev.vars format (KEY=value lines, '#' comments).
+// Dev secrets of the Zajel server: the names the environment may set, and their generation.
 import { createPrivateKey, createPublicKey, randomBytes } from "node:crypto";
 
 /** Configuration names (docs/zajel-protocol.md §2, then our own) that the environment may set. */
@@ -37,22 +37,6 @@ export function generateDevVars() {
     // The admin API and dashboard at /_shards (durable-shards).
     ADMIN_TOKEN: secret(),
   };
-}
-
-export function parseDevVars(text) {
-  const vars = {};
-  for (const line of text.split(/\r?\n/)) {
-    const match = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
-    if (!match || line.trimStart().startsWith("#")) continue;
-    vars[match[1]] = match[2].replace(/^"(.*)"$/, "$1");
-  }
-  return vars;
-}
-
-export function formatDevVars(vars) {
-  const lines = ["# Local development secrets; never commit. Delete this file to generate new ones."];
-  for (const [name, value] of Object.entries(vars)) lines.push(`${name}=${value}`);
-  return `${lines.join("\n")}\n`;
 }
 
 /** Base64 of the raw 32-byte Ed25519 public key of a 64-hex-character seed. */
