@@ -21,11 +21,12 @@ export async function bundleWorker(entry: URL): Promise<string> {
 
 /**
  * A local workerd (through Miniflare, not the `wrangler dev` proxy) running the Worker at `entry`,
- * with a SQLite-backed Durable Object class for each binding of `durableObjects`, and an R2
- * bucket (in memory) for each name of `r2Buckets`.
+ * with a SQLite-backed Durable Object class for each binding of `durableObjects`, an R2 bucket
+ * (in memory) for each name of `r2Buckets` and a D1 database for each of `d1Databases`.
  */
-export async function startWorker(entry: URL, durableObjects: Record<string, string>, bindings: Record<string, string> = {}, r2Buckets: string[] = []): Promise<Miniflare> {
+export async function startWorker(entry: URL, durableObjects: Record<string, string>, bindings: Record<string, string> = {}, r2Buckets: string[] = [], d1Databases: string[] = []): Promise<Miniflare> {
   return new Miniflare({
+    d1Databases,
     modules: true,
     script: await bundleWorker(entry),
     compatibilityDate: "2026-04-20",

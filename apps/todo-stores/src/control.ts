@@ -28,6 +28,9 @@ export const setFlagSchema = z.strictObject({
   usersPerSecond: z.number().int().min(1).max(1000).optional(),
 });
 
+/** Most stores one sweep page moves. */
+const MAX_PAGE = 500;
+
 export class MigrationControl extends DurableObject<Env> {
   // The deployment this object acts for, as the Worker last described it (its alarm has no caller).
   private deployment(d?: Deployment): Deployment {
@@ -73,7 +76,7 @@ export class MigrationControl extends DurableObject<Env> {
 
   /** Moves one page of stores toward the flag's side now (the big bang's CLI calls it until done). */
   async sweepPage(d: Deployment, pageSize: number): Promise<SweepStatus> {
-    const size = z.number().int().min(1).max(500).parse(pageSize);
+    const size = z.number().int().min(1).max(MAX_PAGE).parse(pageSize);
     const flag = await this.flag(d);
     let sweep = this.ctx.storage.kv.get<SweepStatus>("sweep");
     if (!sweep || sweep.to !== flag) sweep = this.fresh(flag, false, 20);
@@ -85,6 +88,7 @@ export class MigrationControl extends DurableObject<Env> {
       migrate: (key) => stores.moveTo(flag, key),
       after: sweep.cursor,
       pageSize: size,
+      concurrency: 16,
       stopped: () => pages++ >= 1,
     });
     // The flag may have changed while the page ran: that sweep is over, this one is not stored.
@@ -114,7 +118,7 @@ export class MigrationControl extends DurableObject<Env> {
     const sweep = this.ctx.storage.kv.get<SweepStatus>("sweep");
     if (!sweep?.background || sweep.done) return;
     const started = Date.now();
-    const next = await this.sweepPage(this.deployment(), sweep.usersPerSecond);
+    const next = await this.sweepPage(this.deployment(), Math.min(sweep.usersPerSecond, MAX_PAGE));
     if (next.background && !next.done) await this.ctx.storage.setAlarm(Math.max(Date.now(), started + 1000));
   }
 

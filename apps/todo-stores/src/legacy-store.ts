@@ -49,6 +49,11 @@ export class LegacyStore extends DurableObject<Env> {
     this.host.closed(ws);
   }
 
+  /** Requests and socket messages this object served since it started (in memory). */
+  requestsServed(): number {
+    return this.host.served;
+  }
+
   override async alarm(): Promise<void> {
     await this.timers.run({ [DRAIN_TIMER]: async () => void (await this.drainOutbox()) });
   }

@@ -3,7 +3,7 @@
  * verify), D1's cross-user statistics and search, and restoring one user's store from a backup.
  * The CLI (`scripts/migrate.mjs`) drives these.
  */
-import { bearerMatches } from "durable-shards";
+import { bearerMatches, metricsJson } from "durable-shards";
 import { Hono, type Context } from "hono";
 import { z } from "zod";
 import { controlOf, forgetFlag, setFlagSchema } from "./control.js";
@@ -13,7 +13,7 @@ import { restoreStore, restoreSchema } from "./restore.js";
 import { errorAnswer } from "./store-http.js";
 import { parseStoreKey } from "./store-key.js";
 import { Stores } from "./stores.js";
-import { deploymentOf } from "./deployment.js";
+import { deploymentOf, placementOf } from "./deployment.js";
 
 type App = { Bindings: Env };
 
@@ -67,6 +67,20 @@ export function operatorApp(): Hono<App> {
   });
 
   app.get("/stats", async (c) => c.json(await syncStats(c.env.DB)));
+  // Where requests go: the legacy object's count (since it last started) and each store shard's
+  // (durable-shards measurement), and the busiest object's share of them.
+  app.get("/requests", async (c) => {
+    const d = deploymentOf(c.env);
+    const legacy = await new Stores(c.env, d).legacy.requestsServed();
+    const shards: Record<string, number> = {};
+    if (d.placement === "hashed") {
+      const [metrics] = await metricsJson(c.env.DIRECTORY, { keyspace: placementOf(d).keyspace });
+      for (const s of metrics?.shards ?? []) shards[s.shard] = Object.values(s.methods ?? {}).reduce((n, m) => n + m.calls, 0);
+    }
+    const counts = [legacy, ...Object.values(shards)];
+    const total = counts.reduce((a, b) => a + b, 0);
+    return c.json({ legacy, shards, total, busiestShare: total === 0 ? 0 : Math.max(...counts) / total });
+  });
   app.get("/search", async (c) => {
     const query = searchQuery.safeParse(c.req.query());
     if (!query.success) return errorAnswer(400, "InvalidArgument", query.error.issues[0]!.message);

@@ -82,8 +82,12 @@ export class StoreHost {
     this.o.ledger.serve(key);
   }
 
+  /** Requests and socket messages served since this object started (for measuring the legacy object). */
+  served = 0;
+
   /** Counts one request of `key` against its rate limit; throws a 429 refusal past it. */
   admit(key: string): void {
+    this.served++;
     const wait = this.rate.take(key);
     if (wait > 0) throw new StoreRefusal(429, `rate limit of ${this.o.ratePerMinute} requests per minute for this store; retry in ${Math.ceil(wait / 1000)} s`, "RateLimited");
   }
@@ -166,15 +170,17 @@ export class StoreHost {
     return new Response(null, { status: 101, webSocket: client });
   }
 
-  /** A frame from a socket: checked, counted, then forwarded as TinyBase's server does. */
-  message(ws: WebSocket, data: string | ArrayBuffer): void {
+  /** A frame from a socket: checked, counted, then forwarded as TinyBase's server does; returns the store key it was for. */
+  message(ws: WebSocket, data: string | ArrayBuffer): string | undefined {
     const [clientId, key] = this.o.ctx.getTags(ws);
-    if (clientId === undefined || key === undefined) return;
-    if (typeof data !== "string") return ws.close(1003, "frames must be text");
-    if (!this.o.serves(key) || this.o.ledger.state(key) !== "serving") return ws.close(1012, "store moved; reconnect");
-    if (this.rate.take(key) > 0) return ws.close(1008, `rate limit of ${this.o.ratePerMinute} messages per minute for this store`);
+    if (clientId === undefined || key === undefined) return undefined;
+    const refuse = (code: number, reason: string) => (ws.close(code, reason), undefined);
+    if (typeof data !== "string") return refuse(1003, "frames must be text");
+    if (!this.o.serves(key) || this.o.ledger.state(key) !== "serving") return refuse(1012, "store moved; reconnect");
+    if (this.rate.take(key) > 0) return refuse(1008, `rate limit of ${this.o.ratePerMinute} messages per minute for this store`);
     const parsed = parseFrame(data);
-    if ("error" in parsed) return ws.close(1007, parsed.error);
+    if ("error" in parsed) return refuse(1007, parsed.error);
+    this.served++;
     const forwarded = frame(clientId, parsed.remainder);
     const { to, message } = parsed;
     if (to === "") {
@@ -182,6 +188,7 @@ export class StoreHost {
     }
     if (to === "" || to === SERVER_CLIENT_ID) this.peer(key).receive?.(clientId, ...message);
     else if (to !== clientId) this.socket(key, to)?.send(forwarded);
+    return key;
   }
 
   /** A socket closed: the store's server peer stops with its last socket. */

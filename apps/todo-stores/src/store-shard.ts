@@ -8,7 +8,7 @@ import { KEY_LEDGER_TABLE, KeyLedger, rangesContain, ShardedObject, type Keyspac
 import type { Env } from "./env.js";
 import { DRAIN_DELAY_MS, DRAIN_TIMER, drainOnTimer, outboxLength, OUTBOX_TABLE } from "./outbox.js";
 import { StoreHost, STORES_TABLE, type StoreCopy } from "./store-host.js";
-import { serveStore } from "./store-http.js";
+import { OP_HEADER, serveStore } from "./store-http.js";
 
 export class StoreShard extends ShardedObject<Env> {
   private readonly ledger = new KeyLedger(this.ctx.storage, { initially: "elsewhere", slotOf: (key) => this.slotOf(key) });
@@ -43,11 +43,15 @@ export class StoreShard extends ShardedObject<Env> {
     // After the body is read: from here to the write, nothing awaits, so no move can interleave.
     const fenced = this.fencedRequest(request);
     if ("refused" in fenced) return fenced.refused;
-    return serveStore(this.host, fenced.key, request, body);
+    const started = performance.now();
+    const response = serveStore(this.host, fenced.key, request, body);
+    this.countServed(request.headers.get(OP_HEADER) ?? "fetch", fenced.key, (performance.now() - started) / 1000, response.status >= 500);
+    return response;
   }
 
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
-    this.host.message(ws, message);
+    const key = this.host.message(ws, message);
+    if (key !== undefined) this.countServed("message", key, 0);
   }
 
   override webSocketClose(ws: WebSocket): void {

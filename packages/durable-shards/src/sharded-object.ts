@@ -345,6 +345,19 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   }
 
   /**
+   * Counts work for `key` done outside a routed call (a forwarded request, a WebSocket message) in
+   * this shard's measurement, as a call of `method` taking `seconds`: its load, hot keys and
+   * latency then show in metrics and count for `rebalance by load` like routed calls do.
+   */
+  protected countServed(method: string, key: string, seconds: number, failed = false): void {
+    const measure = this.#measure;
+    const own = this.ownership;
+    if (!measure) return;
+    const hash = hashKey(key);
+    this.#served(measure, method, own ? slotOfHash(hash, own.slotCount) : -1, own?.slotCount ?? 0, key, hash, seconds, failed);
+  }
+
+  /**
    * For a request `ShardRouter.fetch` forwarded: its key, when this object serves it; otherwise a
    * 421 response carrying the refusal (the router refreshes its map and forwards again) or a 400
    * for a request without a valid fence. Like {@link servesKey}, check again before a write that
