@@ -56,3 +56,28 @@ describe("placements", () => {
     }
   });
 });
+
+describe("isolation over HTTP", () => {
+  it.each([["legacy", "off"], ["sharded", "on"]] as const)("a user's token never reads or writes another's store (%s)", async (_name, sharding) => {
+    const app = instance({ FEATURE_SHARDING: sharding });
+    await app.save("alice", todos(2, "alice-"));
+    await app.save("bob", todos(1, "bob-"), "acme");
+    const bob = await app.token("bob", "acme");
+    const alice = await app.token("alice");
+    const attempts: [string, RequestInit][] = [
+      [`/api/alice/load?token=${bob}`, {}],
+      ["/api/alice/load", { headers: { authorization: `Bearer ${bob}` } }],
+      [`/api/alice/save?token=${bob}`, { method: "POST", body: JSON.stringify(todos(1, "stolen-")) }],
+      [`/api/acme/users/bob/load?token=${alice}`, {}],
+      [`/api/bob/load?token=${bob}`, {}], // bob's token is for his org store, not a personal one
+      [`/api/acme/users/alice/load?token=${alice}`, {}],
+    ];
+    for (const [path, init] of attempts) {
+      const r = await app.fetch(path, init);
+      expect(r.status, path).toBe(403);
+      expect(await r.json()).toMatchObject({ code: "Forbidden" });
+    }
+    expect(await app.load("alice")).toEqual(todos(2, "alice-"));
+    expect(await app.load("bob", "acme")).toEqual(todos(1, "bob-"));
+  });
+});
