@@ -1,6 +1,6 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { ShardError, ShardRouter, rangesContain, slotForKey, type Ownership } from "../src/index.js";
+import { ShardError, ShardRouter, metricsJson, rangesContain, slotForKey, type Ownership } from "../src/index.js";
 import { THROW_REFUSALS } from "./fixtures/worker.js";
 import { answeredFailure, createKv, directory, directoryStub, kvRouter, rejection, uniqueName } from "./helpers.js";
 
@@ -20,7 +20,7 @@ async function rowsOutsideOwnership(keyspace: string): Promise<string[]> {
 }
 
 describe("ShardRouter", () => {
-  it("forwards HTTP to a key's owner, fenced: a stale router is refused, refreshes and forwards again; no fence is a 400", async () => {
+  it("forwards HTTP to a key's owner, fenced (counted there; the old owners told what they released): a stale router is refused, refreshes and forwards again; no fence is a 400", async () => {
     const keyspace = await createKv(2);
     const stale = kvRouter(keyspace);
     await stale.router.map();
@@ -30,6 +30,13 @@ describe("ShardRouter", () => {
     const response = await stale.router.fetch(key, new Request("https://app/x", { method: "POST", body: "hello" }));
     expect(await response.json()).toEqual({ key, shard: change.moves[0]!.to, body: "hello" });
     expect((await stale.router.map()).version).toBe(change.version);
+    // The forwarded request counted in the new shard's measurement, and the old one told what it released.
+    const [metrics] = await metricsJson(env.DIRECTORY, { keyspace });
+    expect(metrics!.shards.find((s) => s.shard === change.moves[0]!.to)!.methods.fetch).toMatchObject({ calls: 1, errors: 0 });
+    for (const move of change.moves) {
+      const released = await runInDurableObject(env.KV.getByName(`${keyspace}:${move.from}`), (_o, state) => state.storage.kv.get<[number, number][]>("test:released")!);
+      expect(released.reduce((n, [a, b]) => n + b - a, 0)).toBe(move.slots);
+    }
     const unfenced = await env.KV.getByName(`${keyspace}:s0`).fetch("https://app/x");
     expect(unfenced.status).toBe(400);
     expect(await unfenced.json()).toMatchObject({ __durableShardsFailure: expect.anything() });
