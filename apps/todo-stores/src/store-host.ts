@@ -138,11 +138,13 @@ export class StoreHost {
 
   /** Takes a store's copy (unless the copy of `epoch` was taken before) and serves it. */
   async importStore(key: string, data: StoreCopy, epoch: number): Promise<{ hash: string }> {
-    const seen = this.o.ledger.admit(key, epoch);
-    if (seen !== undefined) return { hash: seen };
     const store = createMergeableStore();
     store.setMergeableContent(parseWithUndefined(data) as MergeableContent);
     const hash = await contentHash(store.getContent());
+    // After the await, and in one step with the write: two runs of the same move may both have got
+    // here, and the second must not replace what was written once the first served the store.
+    const seen = this.o.ledger.admit(key, epoch);
+    if (seen !== undefined) return { hash: seen };
     // The content and the ledger together, so a crash cannot leave one without the other.
     this.o.ctx.storage.transactionSync(() => {
       this.persistRow(key, store, []);

@@ -109,7 +109,8 @@ export class KeyLedger {
   /**
    * Taking `key`'s copy of `epoch` (from the other side's freeze): `undefined` when it is new (store
    * the data, then call {@link taken}); else the hash recorded when it was taken, so the caller
-   * answers with it and stores nothing.
+   * answers with it and stores nothing. Warning: call it, store and call `taken` in one synchronous
+   * step (no await between): two runs of one move may be importing at once.
    */
   admit(key: string, epoch: number): string | undefined {
     const row = this.row(key);
