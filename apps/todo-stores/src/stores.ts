@@ -5,7 +5,7 @@
  * does not serve a store says so (`Migrated`), so a Worker with a stale flag only ever moves a
  * store, never writes where it is not read.
  */
-import { migrateKey, ShardRouter, unwrap, type KeyMigration, type SourceEndpoint, type TargetEndpoint } from "durable-shards";
+import { migrateKey, ShardError, ShardRouter, unwrap, type KeyMigration, type SourceEndpoint, type TargetEndpoint } from "durable-shards";
 import { deploymentOf, placementOf, type Deployment } from "./deployment.js";
 import type { Env } from "./env.js";
 import { LEGACY_NAME, type LegacyStore } from "./legacy-store.js";
@@ -36,9 +36,8 @@ export class Stores {
    * side moves first; one moving is waited for (up to about 3 s, then a 503 to retry).
    */
   async serve(key: string, op: StoreOp, request: Request, flag: Side, body?: string): Promise<Response> {
-    let side = flag;
     for (let attempt = 0; attempt < 40; attempt++) {
-      const response = await this.forward(side, key, op, request, body);
+      const response = await this.forward(flag, key, op, request, body);
       const refused = response.headers.get(REFUSED_HEADER);
       if (refused === null) return response;
       await response.body?.cancel();
@@ -46,9 +45,11 @@ export class Stores {
         await sleep(Math.min(10 * (attempt + 1), 100));
         continue;
       }
-      // Not on `side`. Where the flag points, bring it here; elsewhere (the flag changed since), follow it.
-      if (side === flag) await this.moveTo(flag, key).catch(() => {});
-      else side = flag;
+      // Not on the flag's side (every store starts on the legacy one): bring it here, then again.
+      await this.moveTo(flag, key).catch((error: unknown) => {
+        // A store moving already is retried; anything else (copies that differ) is worth a line.
+        if (!ShardError.from(error)?.retryable) console.warn(`moving store '${key}' to ${flag} failed: ${error instanceof Error ? error.message : String(error)}`);
+      });
     }
     return Response.json({ error: "store is moving; retry shortly", code: "Migrating" }, { status: 503, headers: { "retry-after": "1" } });
   }
