@@ -11,6 +11,7 @@ import { WebSocket } from "ws";
 import { startTodoStores, token, type RunningServer } from "./app.js";
 
 let server: RunningServer;
+const used: string[] = [];
 beforeAll(async () => {
   server = await startTodoStores({ FEATURE_SHARDING: "on", PLACEMENT: "hashed" });
 });
@@ -26,6 +27,7 @@ async function until(check: () => boolean, ms = 10_000): Promise<void> {
 async function persisted(userId: string): Promise<{ store: Store; stop: () => Promise<void> }> {
   const store = createStore();
   const t = await token(userId);
+  used.push(t);
   const persister = createRemotePersister(store, `${server.base}/api/${userId}/load?token=${t}`, `${server.base}/api/${userId}/save?token=${t}`, 0.2);
   await persister.startAutoLoad();
   await persister.startAutoSave();
@@ -34,7 +36,9 @@ async function persisted(userId: string): Promise<{ store: Store; stop: () => Pr
 
 async function synchronized(userId: string): Promise<{ store: MergeableStore; stop: () => Promise<void> }> {
   const store = createMergeableStore();
-  const ws = new WebSocket(`${server.base.replace("http", "ws")}/${userId}`, { headers: { authorization: `Bearer ${await token(userId)}` } });
+  const t = await token(userId);
+  used.push(t);
+  const ws = new WebSocket(`${server.base.replace("http", "ws")}/${userId}`, { headers: { authorization: `Bearer ${t}` } });
   const synchronizer = await createWsSynchronizer(store, ws, 1);
   await synchronizer.startSync();
   return { store, stop: () => synchronizer.destroy().then(() => undefined) };
@@ -73,5 +77,12 @@ describe("TinyBase's clients against the sharded app", () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(other.store.getTables()).toEqual({});
     await Promise.all([a.stop(), b.stop(), http.stop(), other.stop()]);
+  });
+
+  it("never shows a token in the server's log (tokens in URLs included)", () => {
+    expect(used.length).toBeGreaterThan(4);
+    const log = server.output();
+    expect(log).toMatch(/GET \/api\/ann\/load/);
+    for (const t of used) expect(log).not.toContain(t.split(".")[1]);
   });
 });
