@@ -8,6 +8,7 @@ import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import packaged from "@sparticuz/chromium";
 import { chromium, type Browser } from "playwright-core";
+import { afterAll, beforeAll } from "vitest";
 
 /** Flags for a headless browser on a machine without network access beyond loopback. */
 export const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"];
@@ -41,4 +42,32 @@ export async function launchChromium(): Promise<{ browser: Browser } | { failure
   } catch (error) {
     return { failure: new Error(`Chromium did not start (it comes with npm ci, in @sparticuz/chromium): ${String(error)}`) };
   }
+}
+
+/**
+ * For a test file that drives the browser: launches it before the file's tests, then runs `start`
+ * (servers the tests need, started only once the browser is known to work), and closes it after,
+ * then runs `stop`. The returned function gives the browser, or throws why it could not start.
+ */
+export function useChromium(start: () => Promise<void> = async () => {}, stop: () => Promise<void> = async () => {}): () => Browser {
+  let browser: Browser | undefined;
+  let failure: Error | undefined;
+  beforeAll(async () => {
+    const launched = await launchChromium();
+    if ("failure" in launched) {
+      failure = launched.failure;
+      return;
+    }
+    browser = launched.browser;
+    await start();
+  }, 100_000);
+  afterAll(async () => {
+    await browser?.close();
+    await stop();
+  }, 30_000);
+  return () => {
+    if (failure) throw failure;
+    if (!browser) throw new Error("the browser is not running (was useChromium called at the top of the file?)");
+    return browser;
+  };
 }

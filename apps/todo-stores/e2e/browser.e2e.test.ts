@@ -3,31 +3,19 @@
  * todos through the UI and each sees the other's change (the time it took is printed); a third
  * page, with another user's token, sees none of it.
  */
-import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium } from "../../../tools/e2e/chromium.js";
+import type { Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import { useChromium } from "../../../tools/e2e/chromium.js";
 import { startTodoStores, token, type RunningServer } from "./app.js";
 
 let server: RunningServer;
-let browser: Browser;
-let launchFailure: Error | undefined;
-
-beforeAll(async () => {
-  const launched = await launchChromium();
-  if ("failure" in launched) {
-    launchFailure = launched.failure;
-    return;
-  }
-  browser = launched.browser;
-  server = await startTodoStores({ FEATURE_SHARDING: "on" });
-}, 100_000);
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-}, 30_000);
+const browser = useChromium(
+  async () => void (server = await startTodoStores({ FEATURE_SHARDING: "on" })),
+  async () => server?.stop(),
+);
 
 async function open(userId: string): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: 390, height: 800 } });
+  const page = await browser().newPage({ viewport: { width: 390, height: 800 } });
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(e.message));
   await page.goto(`${server.base}/#token=${await token(userId)}`);
@@ -50,7 +38,6 @@ const isDone = `(text) => [...document.querySelectorAll("#todos li")].some((li) 
 
 describe("the todo page", () => {
   it("two pages of one user see each other's todos added and completed; another user's page sees none", async () => {
-    if (launchFailure) throw launchFailure;
     const [a, b, other] = [await open("pat"), await open("pat"), await open("quinn")];
     const times: number[] = [];
     for (let i = 0; i < 10; i++) {

@@ -3,9 +3,9 @@
 import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { basename, join } from "node:path";
-import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium } from "./chromium.js";
+import type { Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import { useChromium } from "./chromium.js";
 import { startServer, type RunningServer } from "./server.js";
 import { randomCode, randomKey, wsUrl } from "./ws-client.js";
 
@@ -14,8 +14,6 @@ const pagesDir = join(import.meta.dirname, "pages");
 let server: RunningServer;
 let pages: Server;
 let pagesBase = "";
-let browser: Browser;
-let launchFailure: Error | undefined;
 
 /** Serves the files of e2e/pages; the page's origin differs from the server's, as in production. */
 async function servePages(): Promise<Server> {
@@ -35,23 +33,18 @@ async function servePages(): Promise<Server> {
   return http;
 }
 
-beforeAll(async () => {
-  const launched = await launchChromium();
-  if ("failure" in launched) {
-    launchFailure = launched.failure;
-    return;
-  }
-  browser = launched.browser;
-  // One after another, so a failure leaves every started piece assigned for afterAll to stop.
-  pages = await servePages();
-  server = await startServer();
-  pagesBase = `http://127.0.0.1:${(pages.address() as { port: number }).port}`;
-}, 100_000);
-afterAll(async () => {
-  await browser?.close();
-  await new Promise((resolve) => (pages ? pages.close(resolve) : resolve(undefined)));
-  await server?.stop();
-}, 30_000);
+// One after another, so a failure leaves every started piece assigned to be stopped.
+const browser = useChromium(
+  async () => {
+    pages = await servePages();
+    server = await startServer();
+    pagesBase = `http://127.0.0.1:${(pages.address() as { port: number }).port}`;
+  },
+  async () => {
+    await new Promise((resolve) => (pages ? pages.close(resolve) : resolve(undefined)));
+    await server?.stop();
+  },
+);
 
 interface PairPage {
   page: Page;
@@ -61,7 +54,7 @@ interface PairPage {
 
 /** Opens pair.html in its own browser context (a separate "device"). */
 async function openPairPage(query: { code: string; key: string; target?: string }): Promise<PairPage> {
-  const page = await (await browser.newContext()).newPage();
+  const page = await (await browser().newContext()).newPage();
   const jsErrors: string[] = [];
   page.on("pageerror", (error) => jsErrors.push(error.message));
   const params = new URLSearchParams({ server: wsUrl(server.base), ...query });
@@ -87,7 +80,6 @@ const textOf = async ({ page }: PairPage, selector: string) => (await page.locat
 
 describe("pairing in Chromium", () => {
   it("two browser pages pair through the server and both receive pair_matched", async () => {
-    if (launchFailure) throw launchFailure;
     const responder = { code: randomCode(), key: randomKey() };
     const requester = { code: randomCode(), key: randomKey() };
 

@@ -4,9 +4,9 @@
 // screenshot taken during the change goes to e2e/artifacts/ (not committed).
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium } from "./chromium.js";
+import type { Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import { useChromium } from "./chromium.js";
 import { fillChunks, registerCodes } from "./fill.js";
 import { startServer, type RunningServer } from "./server.js";
 
@@ -14,22 +14,10 @@ const TOKEN = `e2e-dashboard-${Date.now()}`;
 const ARTIFACTS = join(import.meta.dirname, "artifacts");
 
 let server: RunningServer;
-let browser: Browser;
-let launchFailure: Error | undefined;
-
-beforeAll(async () => {
-  const launched = await launchChromium();
-  if ("failure" in launched) {
-    launchFailure = launched.failure;
-    return;
-  }
-  browser = launched.browser;
-  server = await startServer({ ADMIN_TOKEN: TOKEN });
-}, 100_000);
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-}, 30_000);
+const browser = useChromium(
+  async () => void (server = await startServer({ ADMIN_TOKEN: TOKEN })),
+  async () => server?.stop(),
+);
 
 /** The text of the change section once its phase is `phase`. */
 async function changeReaches(page: Page, phase: string, timeout = 90_000): Promise<void> {
@@ -38,12 +26,11 @@ async function changeReaches(page: Page, phase: string, timeout = 90_000): Promi
 
 describe("dashboard", () => {
   it("shows keyspaces and shards on a phone-sized screen, and runs a shard change and a rebalance to done", async () => {
-    if (launchFailure) throw launchFailure;
     // Data worth copying (chunks) and load to balance (codes).
     await fillChunks(server.base, 160);
     await registerCodes(server.base, 40);
 
-    const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    const page = await browser().newPage({ viewport: { width: 390, height: 844 } });
     const problems: string[] = [];
     page.on("pageerror", (error) => problems.push(String(error)));
     await page.goto(`${server.base}/_shards/#token=${TOKEN}`);
@@ -93,8 +80,7 @@ describe("dashboard", () => {
   }, 200_000);
 
   it("asks for a token, and says when it is refused", async () => {
-    if (launchFailure) throw launchFailure;
-    const page = await browser.newPage();
+    const page = await browser().newPage();
     await page.goto(`${server.base}/_shards/`);
     await page.waitForSelector("#login:not([hidden])");
     await page.fill("#token", "not-the-token");
