@@ -24,7 +24,7 @@ import { migrate, type Migration } from "./migrations.js";
 import { MAX_ARGS, backupIdSchema, isKey, isMapVersion, keyspaceNameSchema, mapVersionSchema, parse, shardIdSchema, slotCountSchema } from "./schema.js";
 import { countSlots, normalizeRanges, rangesContain, subtractRanges, type SlotRange } from "./shard-map.js";
 import { Timers, type TimerHandlers } from "./timers.js";
-import { rowBytes } from "./row-size.js";
+import { deleteSlotRows, insertRows, isIdentifier, slotRows, slotRowsPage, type SlotData } from "./slot-tables.js";
 import { checksums, dropSnapshot, hasSnapshot, snapshotPage, takeSnapshot, type BucketChecksums } from "./shard-backup.js";
 import { MEASUREMENT_TABLES, ShardMeasurement, type MeasurementOptions, type ShardReport } from "./shard-metrics.js";
 import { CAPTURE_TABLES, applyDeletes, capturable, capturing, changesPage, slotSizes, slotsSize, startCapture, stopCapture, type ChangesPage } from "./capture.js";
@@ -63,10 +63,7 @@ export interface KeyspaceSchema {
   slotTables?: string[];
 }
 
-/** Rows of slot tables, by table name; what a move carries from source to target. */
-export type SlotData = Record<string, Record<string, SqlStorageValue>[]>;
-
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export type { SlotData };
 
 /**
  * Rows per move RPC, in bytes: a page holds about this much (one row more when a single row is
@@ -74,7 +71,6 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
  */
 export const PAGE_BYTES = 4 * 1024 * 1024;
 
-const pageCursorSchema = z.strictObject({ table: z.number().int().min(0), range: z.number().int().min(0), rowid: z.number().int() });
 
 
 
@@ -205,64 +201,22 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
    */
   protected exportSlotsPage(ranges: readonly SlotRange[], cursor: string | null, maxBytes: number): { data: SlotData; next: string | null } {
     if (this.exportSlots !== ShardedObject.prototype.exportSlots) return { data: cursor === null ? this.exportSlots(ranges) : {}, next: null };
-    const tables = this.checkedSlotTables();
-    const at = pageCursorSchema.parse(cursor === null ? { table: 0, range: 0, rowid: 0 } : JSON.parse(cursor));
-    const data: SlotData = {};
-    let bytes = 0;
-    for (let t = at.table; t < tables.length; t++) {
-      const table = tables[t]!;
-      for (let r = t === at.table ? at.range : 0; r < ranges.length; r++) {
-        const [start, end] = ranges[r]!;
-        let after = t === at.table && r === at.range ? at.rowid : 0;
-        for (;;) {
-          const rows = this.ctx.storage.sql
-            .exec(`SELECT rowid AS _ds_rowid, * FROM ${table} WHERE slot >= ? AND slot < ? AND rowid > ? ORDER BY rowid LIMIT 256`, start, end, after)
-            .toArray();
-          for (const row of rows) {
-            after = row._ds_rowid as number;
-            delete row._ds_rowid;
-            (data[table] ??= []).push(row);
-            bytes += rowBytes(row);
-            if (bytes >= maxBytes) return { data, next: JSON.stringify({ table: t, range: r, rowid: after }) };
-          }
-          if (rows.length < 256) break;
-        }
-      }
-    }
-    return { data, next: null };
+    return slotRowsPage(this.ctx.storage.sql, this.checkedSlotTables(), ranges, cursor, maxBytes);
   }
 
   /** Rows of `ranges`, in one piece; see {@link exportSlotsPage}, which moves use. */
   protected exportSlots(ranges: readonly SlotRange[]): SlotData {
-    const data: SlotData = {};
-    for (const table of this.checkedSlotTables()) {
-      data[table] = ranges.flatMap(([start, end]) =>
-        this.ctx.storage.sql.exec(`SELECT * FROM ${table} WHERE slot >= ? AND slot < ?`, start, end).toArray(),
-      );
-    }
-    return data;
+    return slotRows(this.ctx.storage.sql, this.checkedSlotTables(), ranges);
   }
 
   /** Stores rows received for newly owned slots. */
   protected importSlots(_ranges: readonly SlotRange[], data: SlotData): void {
-    for (const [table, rows] of Object.entries(data)) {
-      if (!IDENTIFIER.test(table)) throw new ShardError("InvalidArgument", `bad table name '${table}'`);
-      for (const row of rows) {
-        const columns = Object.keys(row);
-        if (!columns.every((c) => IDENTIFIER.test(c))) throw new ShardError("InvalidArgument", `bad column in '${table}'`);
-        this.ctx.storage.sql.exec(
-          `INSERT OR REPLACE INTO ${table} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`,
-          ...columns.map((c) => row[c]),
-        );
-      }
-    }
+    insertRows(this.ctx.storage.sql, data);
   }
 
   /** Deletes the rows of slots this shard gave away, once the directory committed the move. */
   protected deleteSlots(ranges: readonly SlotRange[]): void {
-    for (const table of this.checkedSlotTables()) {
-      for (const [start, end] of ranges) this.ctx.storage.sql.exec(`DELETE FROM ${table} WHERE slot >= ? AND slot < ?`, start, end);
-    }
+    deleteSlotRows(this.ctx.storage.sql, this.checkedSlotTables(), ranges);
   }
 
   /**
@@ -953,7 +907,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
 
   private checkedSlotTables(): string[] {
     const tables = this.slotTables();
-    for (const t of tables) if (!IDENTIFIER.test(t)) throw new ShardError("InvalidArgument", `bad slot table name '${t}'`);
+    for (const t of tables) if (!isIdentifier(t)) throw new ShardError("InvalidArgument", `bad slot table name '${t}'`);
     return tables;
   }
 
