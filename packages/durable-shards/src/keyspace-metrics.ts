@@ -7,7 +7,7 @@ import type { AutoscalerSettings, AutoscalerState } from "./autoscaler.js";
 import type { ChangePhase } from "./change-status.js";
 import { hashKey, slotOfHash } from "./hash.js";
 import { Histogram, LATENCY_BUCKETS, type HistogramSnapshot } from "./histogram.js";
-import type { MetricFamily } from "./prometheus.js";
+import type { Labels, MetricFamily } from "./prometheus.js";
 import type { ShardMap } from "./shard-map.js";
 import type { MethodCounts, ShardReport } from "./shard-metrics.js";
 
@@ -131,32 +131,21 @@ export function keyspaceMetrics(
 
 /** Prometheus families of `keyspaces` (names and labels as the README lists them). */
 export function metricsFamilies(keyspaces: readonly KeyspaceMetrics[]): MetricFamily[] {
+  type Value = { labels: Labels; value: number };
+  const gauge = (name: string, help: string, samples: Value[]): MetricFamily => ({ name, help, type: "gauge", samples });
+  // Each series once, with its labels; the families pick their value from it.
+  const methods = keyspaces.flatMap((k) => k.shards.flatMap((s) => Object.entries(s.methods).map(([method, m]) => ({ labels: { keyspace: k.keyspace, shard: s.shard, method }, m }))));
+  const shards = keyspaces.flatMap((k) => k.shards.map((s) => ({ labels: { keyspace: k.keyspace, shard: s.shard }, s })));
+  const tables = shards.flatMap(({ labels, s }) => Object.entries(s.tables).map(([table, t]) => ({ labels: { ...labels, table }, t })));
   const counter = (name: string, help: string, pick: (m: MethodCounts) => number): MetricFamily => ({
     name,
     help,
     type: "counter",
-    samples: keyspaces.flatMap((k) =>
-      k.shards.flatMap((s) => Object.entries(s.methods).map(([method, m]) => ({ labels: { keyspace: k.keyspace, shard: s.shard, method }, value: pick(m) }))),
-    ),
+    samples: methods.map(({ labels, m }) => ({ labels, value: pick(m) })),
   });
-  const perShard = (name: string, help: string, pick: (s: ShardMetrics) => number): MetricFamily => ({
-    name,
-    help,
-    type: "gauge",
-    samples: keyspaces.flatMap((k) => k.shards.map((s) => ({ labels: { keyspace: k.keyspace, shard: s.shard }, value: pick(s) }))),
-  });
-  const perKeyspace = (name: string, help: string, pick: (k: KeyspaceMetrics) => number): MetricFamily => ({
-    name,
-    help,
-    type: "gauge",
-    samples: keyspaces.map((k) => ({ labels: { keyspace: k.keyspace }, value: pick(k) })),
-  });
-  const perTable = (name: string, help: string, pick: (t: { rows: number; bytes: number }) => number): MetricFamily => ({
-    name,
-    help,
-    type: "gauge",
-    samples: keyspaces.flatMap((k) => k.shards.flatMap((s) => Object.entries(s.tables).map(([table, t]) => ({ labels: { keyspace: k.keyspace, shard: s.shard, table }, value: pick(t) })))),
-  });
+  const perShard = (name: string, help: string, pick: (s: ShardMetrics) => number) => gauge(name, help, shards.map(({ labels, s }) => ({ labels, value: pick(s) })));
+  const perKeyspace = (name: string, help: string, pick: (k: KeyspaceMetrics) => number) => gauge(name, help, keyspaces.map((k) => ({ labels: { keyspace: k.keyspace }, value: pick(k) })));
+  const perTable = (name: string, help: string, pick: (t: { rows: number; bytes: number }) => number) => gauge(name, help, tables.map(({ labels, t }) => ({ labels, value: pick(t) })));
   return [
     counter("durable_shards_calls_total", "Calls a shard ran, per method.", (m) => m.calls),
     counter("durable_shards_errors_total", "Calls that failed (the method threw), per method.", (m) => m.errors),
@@ -166,9 +155,7 @@ export function metricsFamilies(keyspaces: readonly KeyspaceMetrics[]): MetricFa
       help: "Latency of the calls a shard ran, per method (time spent in I/O; a Worker's clock stands still while code runs).",
       type: "histogram",
       bounds: LATENCY_BUCKETS,
-      samples: keyspaces.flatMap((k) =>
-        k.shards.flatMap((s) => Object.entries(s.methods).map(([method, m]) => ({ labels: { keyspace: k.keyspace, shard: s.shard, method }, histogram: m.latency }))),
-      ),
+      samples: methods.map(({ labels, m }) => ({ labels, histogram: m.latency })),
     },
     perShard("durable_shards_shard_up", "1 when the shard answered the scrape, else 0.", (s) => (s.up ? 1 : 0)),
     perShard("durable_shards_shard_load", "Calls per second of the slots the map gives the shard, over the load window.", (s) => s.load),
@@ -176,23 +163,21 @@ export function metricsFamilies(keyspaces: readonly KeyspaceMetrics[]): MetricFa
     perShard("durable_shards_storage_bytes", "Bytes of the shard's database.", (s) => s.storageBytes),
     perTable("durable_shards_table_rows", "Rows per slot table.", (t) => t.rows),
     perTable("durable_shards_table_bytes", "Approximate bytes of the rows per slot table (the lengths of their values).", (t) => t.bytes),
-    {
-      name: "durable_shards_slot_load",
-      help: "Calls per second per range of slots, over the load window.",
-      type: "gauge",
-      samples: keyspaces.flatMap((k) =>
+    gauge(
+      "durable_shards_slot_load",
+      "Calls per second per range of slots, over the load window.",
+      keyspaces.flatMap((k) =>
         k.slotLoad.buckets.map((value, i) => {
           const start = i * k.slotLoad.bucketSlots;
           return { labels: { keyspace: k.keyspace, range: `${start}-${Math.min(start + k.slotLoad.bucketSlots, k.slotCount) - 1}` }, value };
         }),
       ),
-    },
-    {
-      name: "durable_shards_hot_key_calls",
-      help: "Estimated calls of the hottest keys (space-saving sketch: at most total / capacity above the truth).",
-      type: "gauge",
-      samples: keyspaces.flatMap((k) => k.hotKeys.keys.map((h) => ({ labels: { keyspace: k.keyspace, shard: h.shard, key: h.key }, value: h.count }))),
-    },
+    ),
+    gauge(
+      "durable_shards_hot_key_calls",
+      "Estimated calls of the hottest keys (space-saving sketch: at most total / capacity above the truth).",
+      keyspaces.flatMap((k) => k.hotKeys.keys.map((h) => ({ labels: { keyspace: k.keyspace, shard: h.shard, key: h.key }, value: h.count }))),
+    ),
     perKeyspace("durable_shards_map_version", "Version of the keyspace's committed map.", (k) => k.version),
     perKeyspace("durable_shards_load_max_over_mean", "The heaviest shard's load over the mean.", (k) => k.load.maxOverMean),
     perKeyspace("durable_shards_change_in_progress", "1 while a change of the keyspace runs, else 0.", (k) => (k.change.running ? 1 : 0)),
@@ -204,12 +189,11 @@ export function metricsFamilies(keyspaces: readonly KeyspaceMetrics[]): MetricFa
       bounds: LATENCY_BUCKETS,
       samples: keyspaces.map((k) => ({ labels: { keyspace: k.keyspace }, histogram: k.movePause })),
     },
-    {
-      name: "durable_shards_alert",
-      help: "1 while the alert fires, else 0.",
-      type: "gauge",
-      samples: keyspaces.flatMap((k) => k.alerts.map((a) => ({ labels: { keyspace: k.keyspace, name: a.name, severity: a.severity, shard: a.shard }, value: a.firing ? 1 : 0 }))),
-    },
+    gauge(
+      "durable_shards_alert",
+      "1 while the alert fires, else 0.",
+      keyspaces.flatMap((k) => k.alerts.map((a) => ({ labels: { keyspace: k.keyspace, name: a.name, severity: a.severity, shard: a.shard }, value: a.firing ? 1 : 0 }))),
+    ),
   ];
 }
 
