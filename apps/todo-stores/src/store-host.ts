@@ -92,7 +92,7 @@ export class StoreHost {
     if (wait > 0) throw new StoreRefusal(429, `rate limit of ${this.o.ratePerMinute} requests per minute for this store; retry in ${Math.ceil(wait / 1000)} s`, "RateLimited");
   }
 
-  /** The store's content for TinyBase's remote persister, and its ETag. */
+  /** The store's content for TinyBase's remote persister, and its ETag (after {@link check}). */
   load(key: string): { content: StoreContent; etag: string } {
     const s = this.store(key);
     return { content: s.store.getContent() as StoreContent, etag: s.etag };
@@ -103,7 +103,7 @@ export class StoreHost {
     return this.sql.exec<{ etag: string }>("SELECT etag FROM stores WHERE key = ?", key).toArray()[0]?.etag ?? EMPTY_ETAG;
   }
 
-  /** Replaces the store's content (TinyBase's remote persister saves it whole). */
+  /** Replaces the store's content, as TinyBase's remote persister saves it whole (after {@link check}). */
   save(key: string, content: StoreContent): { rows: number } {
     const s = this.store(key);
     this.failed = undefined;
@@ -116,14 +116,15 @@ export class StoreHost {
 
   /** Rows and content hash of the store (what verify compares); `anyState`: also a copy not served here. */
   async summary(key: string, anyState = false): Promise<{ rows: number; hash: string }> {
-    const content = this.store(key, anyState).store.getContent() as StoreContent;
+    if (!anyState) this.check(key);
+    const content = this.store(key).store.getContent() as StoreContent;
     return { rows: rowCount(content), hash: await contentHash(content) };
   }
 
   /** The store's content whatever the ledger says, or null when this object holds none. */
   contentOf(key: string): StoreContent | null {
     if (this.etag(key) === EMPTY_ETAG) return null;
-    return this.store(key, true).store.getContent() as StoreContent;
+    return this.store(key).store.getContent() as StoreContent;
   }
 
   // ---- migration (KeyLedger + migrateKey on both sides) ---------------------------------------
@@ -132,7 +133,7 @@ export class StoreHost {
   async exportStore(key: string): Promise<{ data: StoreCopy; hash: string; epoch: number }> {
     const epoch = this.o.ledger.freeze(key);
     this.disconnect(key, 1012, "store moving; reconnect");
-    const store = this.store(key, true).store;
+    const store = this.store(key).store;
     return { data: stringifyWithUndefined(store.getMergeableContent()), hash: await contentHash(store.getContent()), epoch };
   }
 
@@ -225,16 +226,17 @@ export class StoreHost {
     return this.o.ctx.getWebSockets(clientId).find((ws) => this.o.ctx.getTags(ws)[1] === key);
   }
 
-  /** The store of `key`, read again when its row changed (a move, an import, a restore). */
-  private store(key: string, anyState = false): OpenStore {
-    if (!anyState) this.check(key);
-    const row = this.sql.exec<{ etag: string }>("SELECT etag FROM stores WHERE key = ?", key).toArray()[0];
-    const etag = row?.etag ?? EMPTY_ETAG;
+  /**
+   * The store of `key`, read again when its row changed (a move, an import, a restore). It does
+   * not consult the ledger: every entry point checks it once first (`serveStore`, `message`).
+   */
+  private store(key: string): OpenStore {
+    const etag = this.etag(key);
     const cached = this.open.get(key);
     if (cached && cached.etag === etag) return cached;
     if (cached) this.stopPeer(key);
     const store = createMergeableStore();
-    if (row) store.setMergeableContent(parseWithUndefined(this.sql.exec<{ content: string }>("SELECT content FROM stores WHERE key = ?", key).one().content) as MergeableContent);
+    if (etag !== EMPTY_ETAG) store.setMergeableContent(parseWithUndefined(this.sql.exec<{ content: string }>("SELECT content FROM stores WHERE key = ?", key).one().content) as MergeableContent);
     const open: OpenStore = { store, etag };
     store.addDidFinishTransactionListener(() => this.persist(key, open));
     this.open.set(key, open);
