@@ -106,30 +106,37 @@ export function planChange(current: ShardMap, change: ShardChange): Plan {
   freed.reverse();
 
   const deficits = counts.map((c, i) => targets[i]! - c);
-  const movesByPair = new Map<string, SlotMove>();
   let receiver = 0;
   for (const slot of freed) {
     while (deficits[receiver]! <= 0) receiver++;
     deficits[receiver]!--;
     newOwners[slot] = receiver;
-    const from = current.shards[owners[slot]!]!.id;
-    const to = next[receiver]!.id;
+  }
+
+  return { map: ShardMap.fromOwners(current.keyspace, current.version + 1, next, newOwners), ...movesBetween(current, next, newOwners) };
+}
+
+/**
+ * The moves from `current` to the map giving each slot to `shards[owners[slot]]`, grouped by
+ * source and target shard (ranges ascending), and how many slots change owner.
+ */
+export function movesBetween(current: ShardMap, shards: readonly ShardInfo[], owners: Uint16Array): { moves: SlotMove[]; movedSlots: number } {
+  const was = current.ownerIndexes();
+  const byPair = new Map<string, SlotMove>();
+  let movedSlots = 0;
+  for (let slot = 0; slot < owners.length; slot++) {
+    const from = current.shards[was[slot]!]!.id;
+    const to = shards[owners[slot]!]!.id;
+    if (from === to) continue;
+    movedSlots++;
     const pair = `${from}\u0000${to}`;
-    let move = movesByPair.get(pair);
-    if (!move) {
-      move = { from, to, ranges: [] };
-      movesByPair.set(pair, move);
-    }
+    let move = byPair.get(pair);
+    if (!move) byPair.set(pair, (move = { from, to, ranges: [] }));
     const last = move.ranges[move.ranges.length - 1];
     if (last && last[1] === slot) last[1] = slot + 1;
     else move.ranges.push([slot, slot + 1]);
   }
-
-  return {
-    map: ShardMap.fromOwners(current.keyspace, current.version + 1, next, newOwners),
-    moves: [...movesByPair.values()],
-    movedSlots: freed.length,
-  };
+  return { moves: [...byPair.values()], movedSlots };
 }
 
 /**

@@ -10,7 +10,7 @@
  * being moved back and forth.
  */
 import { ShardMap } from "./shard-map.js";
-import type { Plan, SlotMove } from "./planner.js";
+import { movesBetween, type Plan } from "./planner.js";
 
 /** Limits of a weighted rebalance. */
 export interface WeightedPlanOptions {
@@ -40,7 +40,7 @@ export function planByWeight(current: ShardMap, weights: ArrayLike<number>, opti
   const maxSlots = options.maxSlots ?? Math.floor(slotCount / 4);
   const tolerance = options.tolerance ?? 0.05;
   const n = current.shards.length;
-  const owners = current.ownerIndexes().slice();
+  const owners = current.ownerIndexes();
   const load = new Array<number>(n).fill(0);
   let total = 0;
   for (let slot = 0; slot < slotCount; slot++) {
@@ -121,24 +121,5 @@ export function planByWeight(current: ShardMap, weights: ArrayLike<number>, opti
   }
 
   const map = ShardMap.fromOwners(current.keyspace, current.version + 1, current.shards, owners);
-  const moves = movesBetween(current, owners);
-  return { map, moves, movedSlots: moves.reduce((s, m) => s + m.ranges.reduce((k, [a, b]) => k + b - a, 0), 0), before, after: ratio(), hotSlots };
-}
-
-/** The moves from `current`'s owners to `owners` (same shards), grouped by source and target. */
-function movesBetween(current: ShardMap, owners: Uint16Array): SlotMove[] {
-  const was = current.ownerIndexes();
-  const byPair = new Map<string, SlotMove>();
-  for (let slot = 0; slot < owners.length; slot++) {
-    if (was[slot] === owners[slot]) continue;
-    const from = current.shards[was[slot]!]!.id;
-    const to = current.shards[owners[slot]!]!.id;
-    const pair = `${from}\u0000${to}`;
-    let move = byPair.get(pair);
-    if (!move) byPair.set(pair, (move = { from, to, ranges: [] }));
-    const last = move.ranges[move.ranges.length - 1];
-    if (last && last[1] === slot) last[1] = slot + 1;
-    else move.ranges.push([slot, slot + 1]);
-  }
-  return [...byPair.values()];
+  return { map, ...movesBetween(current, current.shards, owners), before, after: ratio(), hotSlots };
 }
