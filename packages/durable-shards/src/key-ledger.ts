@@ -87,9 +87,9 @@ export class KeyLedger {
     const row = this.row(key);
     if (row?.state === "frozen") return row.epoch;
     if ((row?.state ?? this.absent) === "migrated") throw new ShardError("Migrated", `key '${key}' is not here (it moved, or never came); call it on its other side`);
-    // Above the key's own last epoch as well: in a keyspace its row moves with its slot to shards
-    // whose other keys may have lower epochs, and the other side compares with the key's last.
-    const epoch = Math.max(this.storage.sql.exec<{ e: number }>("SELECT COALESCE(MAX(epoch), 0) AS e FROM _ds_key_ledger").one().e, row?.epoch ?? 0) + 1;
+    // Epochs count per key: the other side compares a copy's epoch only with the last it took of
+    // the same key, and the row (with its epoch) moves with the key's slot in a keyspace.
+    const epoch = (row?.epoch ?? 0) + 1;
     this.storage.sql.exec(
       `INSERT INTO _ds_key_ledger (key, slot, state, epoch, at) VALUES (?, ?, 'frozen', ?, ?)
        ON CONFLICT (key) DO UPDATE SET state = 'frozen', epoch = excluded.epoch, at = excluded.at`,
