@@ -57,13 +57,12 @@ export const REFUSED_HEADER = "x-durable-shards-refused";
 
 /** The fence of a forwarded request, or a `ShardError` (`InvalidArgument`) when it has none or a bad one. */
 export function parseFenceHeader(value: string | null): KeyFence {
-  let fence: unknown;
+  let fence: Partial<Record<keyof KeyFence, unknown>> = {};
   try {
-    fence = JSON.parse(value ?? "null");
+    const parsed: unknown = JSON.parse(value ?? "null");
+    if (parsed !== null && typeof parsed === "object") fence = parsed;
   } catch {
-    fence = null;
+    // no fence: each field is reported missing below
   }
-  const f = z.object({ keyspace: z.unknown(), shard: z.unknown(), key: z.unknown(), version: z.unknown() }).safeParse(fence);
-  if (!f.success) return parseKeyFence(undefined, undefined, undefined, undefined);
-  return parseKeyFence(f.data.keyspace, f.data.shard, f.data.key, f.data.version);
+  return parseKeyFence(fence.keyspace, fence.shard, fence.key, fence.version);
 }

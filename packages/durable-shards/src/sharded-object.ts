@@ -324,18 +324,27 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     } catch (error) {
       return { refused: Response.json(failureOrThrow(error), { status: 400 }) };
     }
-    const refused = (error: WrongShardError) =>
-      ({ refused: Response.json(this.#refuse("fetch", error), { status: 421, headers: { [REFUSED_HEADER]: "1" } }) });
+    const checked = this.#checkKeyFence(f);
+    if (checked instanceof WrongShardError) return { refused: Response.json(this.#refuse("fetch", checked), { status: 421, headers: { [REFUSED_HEADER]: "1" } }) };
+    return { key: f.key };
+  }
+
+  /**
+   * Whether this object serves the key `f` names: the key's slot and hash (slot -1 for an entity
+   * object), or the refusal to answer with. The checks of every key-fenced entry but the fast path.
+   */
+  #checkKeyFence(f: KeyFence): { slot: number; slotCount: number; hash: number } | WrongShardError {
+    const hash = hashKey(f.key);
     if (f.shard === null) {
       const expected = `${f.keyspace}:${f.key}`;
-      if (this.ctx.id.name !== undefined && this.ctx.id.name !== expected) return refused(refusal(0, `object '${this.ctx.id.name}' is not the entity '${expected}'`));
-      return { key: f.key };
+      if (this.ctx.id.name !== undefined && this.ctx.id.name !== expected) return refusal(0, `object '${this.ctx.id.name}' is not the entity '${expected}'`);
+      return { slot: -1, slotCount: 0, hash };
     }
     const own = this.ownership;
-    if (!own || own.keyspace !== f.keyspace || own.shard !== f.shard) return refused(refusal(own?.version ?? 0, `object is not shard '${f.shard}' of '${f.keyspace}'`));
-    const slot = slotOfHash(hashKey(f.key), own.slotCount);
-    if (!rangesContain(own.ranges, slot)) return refused(this.slotRefusal(own, slot));
-    return { key: f.key };
+    if (!own || own.keyspace !== f.keyspace || own.shard !== f.shard) return refusal(own?.version ?? 0, `object is not shard '${f.shard}' of '${f.keyspace}'`);
+    const slot = slotOfHash(hash, own.slotCount);
+    if (!rangesContain(own.ranges, slot)) return this.slotRefusal(own, slot);
+    return { slot, slotCount: own.slotCount, hash };
   }
 
   /** The slow path of {@link routedCall}: full validation with precise errors, and entities. */
@@ -344,21 +353,9 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     const fn = this.method(method, this.methods, this.shardLevel);
     parse(argsSchema, args, "args");
     const name = method as string;
-    if (f.shard === null) {
-      const expected = `${f.keyspace}:${f.key}`;
-      if (this.ctx.id.name !== undefined && this.ctx.id.name !== expected) {
-        return this.#refuse(name, refusal(0, `object '${this.ctx.id.name}' is not the entity '${expected}'`));
-      }
-      return this.run(-1, 0, name, fn, f.key, hashKey(f.key), args);
-    }
-    const own = this.ownership;
-    if (!own || own.keyspace !== f.keyspace || own.shard !== f.shard) {
-      return this.#refuse(name, refusal(own?.version ?? 0, `object is not shard '${f.shard}' of '${f.keyspace}'`));
-    }
-    const hash = hashKey(f.key);
-    const slot = slotOfHash(hash, own.slotCount);
-    if (!rangesContain(own.ranges, slot)) return this.#refuse(name, this.slotRefusal(own, slot));
-    return this.run(slot, own.slotCount, name, fn, f.key, hash, args);
+    const checked = this.#checkKeyFence(f);
+    if (checked instanceof WrongShardError) return this.#refuse(name, checked);
+    return this.run(checked.slot, checked.slotCount, name, fn, f.key, checked.hash, args);
   }
 
   /**
