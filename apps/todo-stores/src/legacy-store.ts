@@ -6,9 +6,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { KeyLedger, migrate, settle, Timers } from "durable-shards";
 import type { Env } from "./env.js";
-import { DRAIN_DELAY_MS, DRAIN_TIMER, drainOnTimer, OUTBOX_TABLE } from "./outbox.js";
 import { parseStoreKey } from "./store-key.js";
-import { StoreHost, STORES_TABLE, type StoreCopy } from "./store-host.js";
+import { StoreHost, STORE_SCHEMA, type StoreCopy } from "./store-host.js";
 import { errorAnswer, KEY_HEADER, serveStore } from "./store-http.js";
 
 /** The legacy object's name, as the app always had it. */
@@ -21,17 +20,10 @@ export class LegacyStore extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    migrate(ctx.storage, "todo-stores/legacy", [{ version: 1, name: "stores", up: `${STORES_TABLE}; ${OUTBOX_TABLE}` }]);
+    migrate(ctx.storage, "todo-stores/legacy", [{ version: 1, name: "stores", up: STORE_SCHEMA }]);
     this.ledger = new KeyLedger(ctx.storage);
     this.timers = new Timers(ctx.storage);
-    this.host = new StoreHost({
-      ctx,
-      ledger: this.ledger,
-      slotOf: () => 0,
-      serves: () => true,
-      wrote: () => void this.timers.ensure(DRAIN_TIMER, DRAIN_DELAY_MS).catch(() => {}),
-      ratePerMinute: Number(env.RATE_LIMIT_PER_MINUTE ?? 600),
-    });
+    this.host = new StoreHost({ ctx, env, ledger: this.ledger, timers: this.timers, slotOf: () => 0, serves: () => true });
   }
 
   override async fetch(request: Request): Promise<Response> {
@@ -55,7 +47,7 @@ export class LegacyStore extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    await this.timers.run({ [DRAIN_TIMER]: async () => void (await this.drainOutbox()) });
+    await this.timers.run(this.host.timerHandlers());
   }
 
   // ---- migration (answers are values: refusals are expected, not exceptions) ----
@@ -103,7 +95,7 @@ export class LegacyStore extends DurableObject<Env> {
   }
 
   drainOutbox(): Promise<{ sent: number; left: number }> {
-    return drainOnTimer(this.ctx.storage.sql, this.env.DB, this.timers);
+    return this.host.drainOutbox();
   }
 
   private keys(where: string, after: string | null, limit: number): string[] {

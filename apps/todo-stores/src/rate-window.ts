@@ -5,6 +5,7 @@
  */
 export class RateWindow {
   private readonly windows = new Map<string, { start: number; count: number }>();
+  private prunedAt = 0;
 
   constructor(
     private readonly limit: number,
@@ -15,7 +16,8 @@ export class RateWindow {
   take(key: string, now = Date.now()): number {
     let w = this.windows.get(key);
     if (!w || now - w.start >= this.windowMs) {
-      if (this.windows.size > 10_000) this.prune(now);
+      // At most once a window: a scan per new window would cost every request once many keys are active.
+      if (this.windows.size > 10_000 && now - this.prunedAt >= this.windowMs) this.prune(now);
       this.windows.set(key, (w = { start: now, count: 0 }));
     }
     if (w.count >= this.limit) return w.start + this.windowMs - now;
@@ -24,6 +26,7 @@ export class RateWindow {
   }
 
   private prune(now: number): void {
+    this.prunedAt = now;
     for (const [key, w] of this.windows) if (now - w.start >= this.windowMs) this.windows.delete(key);
   }
 }

@@ -1,27 +1,32 @@
 /**
  * Many users' TinyBase stores in one Durable Object: the legacy `default-store` holds every user,
  * a store shard the users of its slots, an entity object one user. Each store is a TinyBase
- * MergeableStore, kept in memory while used and persisted as one JSON row (`stores`), with its
- * outbox entries in the same transaction. It is served over TinyBase's remote-persister contract
- * (load, save) and its WebSocket synchronizer protocol, with a server peer per store so that what
- * arrives over HTTP reaches the sockets and the other way round.
+ * MergeableStore, kept in memory while it has sockets (and the most recently used idle ones), and
+ * persisted as one JSON row (`stores`) with its outbox entries in the same transaction. It is
+ * served over TinyBase's remote-persister contract (load, save) and its WebSocket synchronizer
+ * protocol, with a server peer per store so that what arrives over HTTP reaches the sockets and the
+ * other way round.
  *
  * Storage mode: one JSON row per store, not TinyBase's fragmented SQL tables. A store is read and
  * written whole in one statement (fragmented mode times out on stores over about 200 KB), it moves
  * with its slot as one row, and a save is bounded (`MAX_SAVE_BYTES`) far below the 2 MB row limit.
  */
-import { contentHash, ShardError, type KeyLedger } from "durable-shards";
+import { contentHash, errorResponse, ShardError, type KeyLedger, type Timers } from "durable-shards";
 import { createMergeableStore, type MergeableContent, type MergeableStore } from "tinybase";
 import { createCustomSynchronizer, type Receive, type Synchronizer } from "tinybase/synchronizers";
 import { rowCount, type StoreContent } from "./content.js";
-import { appendOutbox, type OutboxEntry } from "./outbox.js";
+import type { Env } from "./env.js";
+import { appendOutbox, DRAIN_DELAY_MS, DRAIN_TIMER, drainOnTimer, OUTBOX_TABLE, type OutboxEntry } from "./outbox.js";
 import { encodeMessage, frame, parseFrame, SERVER_CLIENT_ID } from "./sync-protocol.js";
 import { RateWindow } from "./rate-window.js";
 import { parseWithUndefined, stringifyWithUndefined } from "./tinybase-json.js";
 
-/** The store table, in each store object. `etag` changes with every write. */
-export const STORES_TABLE = `CREATE TABLE stores (key TEXT PRIMARY KEY, slot INTEGER NOT NULL, content TEXT NOT NULL, etag TEXT NOT NULL,
-  rows INTEGER NOT NULL, updated_at INTEGER NOT NULL); CREATE INDEX stores_slot ON stores (slot)`;
+/** The tables of each store object: its stores (`etag` changes with every write) and its outbox. */
+export const STORE_SCHEMA = `CREATE TABLE stores (key TEXT PRIMARY KEY, slot INTEGER NOT NULL, content TEXT NOT NULL, etag TEXT NOT NULL,
+  rows INTEGER NOT NULL, updated_at INTEGER NOT NULL); CREATE INDEX stores_slot ON stores (slot); ${OUTBOX_TABLE}`;
+
+/** Stores kept in memory without a socket (the least recently used beyond it are dropped). */
+const KEPT_IDLE = 256;
 
 /** Largest persisted store (content with its clocks), below the 2 MB row limit. */
 const MAX_PERSISTED_CHARS = 1_800_000;
@@ -29,14 +34,13 @@ const MAX_PERSISTED_CHARS = 1_800_000;
 /** What a host needs from the object it lives in. */
 export interface HostOptions {
   ctx: DurableObjectState;
+  env: Env;
   ledger: KeyLedger;
+  /** The object's timers; the host runs the outbox drain on {@link DRAIN_TIMER}. */
+  timers: Timers;
   slotOf(key: string): number;
   /** Whether the object serves `key` now (a shard's slots); checked before each socket write. */
   serves(key: string): boolean;
-  /** Called after a write: schedule the outbox drain. */
-  wrote(): void;
-  /** Requests (HTTP and socket messages) per store per minute. */
-  ratePerMinute: number;
 }
 
 /**
@@ -69,8 +73,21 @@ export class StoreHost {
   /** Why the last write was not kept, for the save that caused it. */
   private failed: StoreRefusal | undefined;
 
+  private readonly ratePerMinute: number;
+
   constructor(private readonly o: HostOptions) {
-    this.rate = new RateWindow(o.ratePerMinute, 60_000);
+    this.ratePerMinute = Number(o.env.RATE_LIMIT_PER_MINUTE ?? 600);
+    this.rate = new RateWindow(this.ratePerMinute, 60_000);
+  }
+
+  /** The host's timer handlers, for the object's alarm. */
+  timerHandlers(): Record<string, () => Promise<void>> {
+    return { [DRAIN_TIMER]: async () => void (await this.drainOutbox()) };
+  }
+
+  /** Sends the outbox to D1 now (the drain timer does it shortly after each write). */
+  drainOutbox(): Promise<{ sent: number; left: number }> {
+    return drainOnTimer(this.sql, this.o.env.DB, this.o.timers);
   }
 
   private get sql(): SqlStorage {
@@ -87,9 +104,19 @@ export class StoreHost {
 
   /** Counts one request of `key` against its rate limit; throws a 429 refusal past it. */
   admit(key: string): void {
+    const wait = this.take(key);
+    if (wait > 0) throw new StoreRefusal(429, `rate limit of ${this.ratePerMinute} requests per minute for this store; retry in ${Math.ceil(wait / 1000)} s`, "RateLimited");
+  }
+
+  /** Counts a request or socket message of `key`: 0 when within its rate limit, else the ms to wait. */
+  private take(key: string): number {
     this.served++;
-    const wait = this.rate.take(key);
-    if (wait > 0) throw new StoreRefusal(429, `rate limit of ${this.o.ratePerMinute} requests per minute for this store; retry in ${Math.ceil(wait / 1000)} s`, "RateLimited");
+    return this.rate.take(key);
+  }
+
+  /** Whether `key` is served here now: this object's slot, and the ledger's `serving`. */
+  private servedHere(key: string): boolean {
+    return this.o.serves(key) && this.o.ledger.state(key) === "serving";
   }
 
   /** The store's content for TinyBase's remote persister, and its ETag (after {@link check}). */
@@ -132,9 +159,11 @@ export class StoreHost {
   /** Freezes the store and returns its copy (see `migrateKey`); its sockets are told to reconnect. */
   async exportStore(key: string): Promise<{ data: StoreCopy; hash: string; epoch: number }> {
     const epoch = this.o.ledger.freeze(key);
+    const content = this.store(key).store.getContent();
     this.disconnect(key, 1012, "store moving; reconnect");
-    const store = this.store(key).store;
-    return { data: stringifyWithUndefined(store.getMergeableContent()), hash: await contentHash(store.getContent()), epoch };
+    // The persisted row is the copy as it is (an absent store: an empty one).
+    const data = this.sql.exec<{ content: string }>("SELECT content FROM stores WHERE key = ?", key).toArray()[0]?.content ?? EMPTY_COPY;
+    return { data, hash: await contentHash(content), epoch };
   }
 
   /** Takes a store's copy (unless the copy of `epoch` was taken before) and serves it. */
@@ -148,7 +177,7 @@ export class StoreHost {
     if (seen !== undefined) return { hash: seen };
     // The content and the ledger together, so a crash cannot leave one without the other.
     this.o.ctx.storage.transactionSync(() => {
-      this.persistRow(key, store, []);
+      this.persistRow(key, data, rowsOf(store), []);
       this.o.ledger.taken(key, epoch, hash);
     });
     this.forget(key);
@@ -179,11 +208,10 @@ export class StoreHost {
     if (clientId === undefined || key === undefined) return undefined;
     const refuse = (code: number, reason: string) => (ws.close(code, reason), undefined);
     if (typeof data !== "string") return refuse(1003, "frames must be text");
-    if (!this.o.serves(key) || this.o.ledger.state(key) !== "serving") return refuse(1012, "store moved; reconnect");
-    if (this.rate.take(key) > 0) return refuse(1008, `rate limit of ${this.o.ratePerMinute} messages per minute for this store`);
+    if (!this.servedHere(key)) return refuse(1012, "store moved; reconnect");
+    if (this.take(key) > 0) return refuse(1008, `rate limit of ${this.ratePerMinute} messages per minute for this store`);
     const parsed = parseFrame(data);
     if ("error" in parsed) return refuse(1007, parsed.error);
-    this.served++;
     const forwarded = frame(clientId, parsed.remainder);
     const { to, message } = parsed;
     if (to === "") {
@@ -233,22 +261,29 @@ export class StoreHost {
   private store(key: string): OpenStore {
     const etag = this.etag(key);
     const cached = this.open.get(key);
-    if (cached && cached.etag === etag) return cached;
+    if (cached && cached.etag === etag) {
+      // Most recently used last: the map's order is what the idle limit drops from.
+      this.open.delete(key);
+      this.open.set(key, cached);
+      return cached;
+    }
     if (cached) this.stopPeer(key);
     const store = createMergeableStore();
     if (etag !== EMPTY_ETAG) store.setMergeableContent(parseWithUndefined(this.sql.exec<{ content: string }>("SELECT content FROM stores WHERE key = ?", key).one().content) as MergeableContent);
     const open: OpenStore = { store, etag };
     store.addDidFinishTransactionListener(() => this.persist(key, open));
+    this.open.delete(key);
     this.open.set(key, open);
+    this.dropIdle();
     return open;
   }
 
   /** Writes a changed store and its outbox entries in one transaction. */
   private persist(key: string, open: OpenStore): void {
-    const [tables] = open.store.getTransactionChanges();
+    const [tables, values] = open.store.getTransactionChanges();
     const tableIds = Object.keys(tables);
-    if (tableIds.length === 0 && Object.keys(open.store.getTransactionChanges()[1]).length === 0) return;
-    if (!this.o.serves(key) || this.o.ledger.state(key) !== "serving") {
+    if (tableIds.length === 0 && Object.keys(values).length === 0) return;
+    if (!this.servedHere(key)) {
       // A peer applied a socket's change after the store stopped being served here: not kept.
       this.disconnect(key, 1012, "store moved; reconnect");
       return;
@@ -271,7 +306,8 @@ export class StoreHost {
       }
     }
     try {
-      open.etag = this.o.ctx.storage.transactionSync(() => this.persistRow(key, open.store, entries));
+      const content = stringifyWithUndefined(open.store.getMergeableContent());
+      open.etag = this.o.ctx.storage.transactionSync(() => this.persistRow(key, content, rowsOf(open.store), entries));
     } catch (error) {
       // Too big a store: the change is not kept, and clients reload what was.
       if (!(error instanceof StoreRefusal)) throw error;
@@ -279,11 +315,12 @@ export class StoreHost {
       this.disconnect(key, 1009, "store too large to save");
       return;
     }
-    this.o.wrote();
+    // Not awaited: should setting the timer fail, the next write sets it.
+    this.o.timers.ensure(DRAIN_TIMER, DRAIN_DELAY_MS).catch(() => {});
   }
 
-  private persistRow(key: string, store: MergeableStore, entries: readonly OutboxEntry[]): string {
-    const content = stringifyWithUndefined(store.getMergeableContent());
+  /** Writes a store's persisted form (`content`, TinyBase's JSON of its mergeable content) and its outbox entries. */
+  private persistRow(key: string, content: string, rows: number, entries: readonly OutboxEntry[]): string {
     if (content.length > MAX_PERSISTED_CHARS) throw new StoreRefusal(413, `store would be ${content.length} characters, over ${MAX_PERSISTED_CHARS}`, "TooLarge");
     const etag = `"${crypto.randomUUID()}"`;
     this.sql.exec(
@@ -293,7 +330,7 @@ export class StoreHost {
       this.o.slotOf(key),
       content,
       etag,
-      rowCount(store.getContent() as StoreContent),
+      rows,
       Date.now(),
     );
     appendOutbox(this.sql, entries);
@@ -331,14 +368,31 @@ export class StoreHost {
     this.stopPeer(key);
     this.open.delete(key);
   }
+
+  /** Drops the least recently used stores without a socket beyond {@link KEPT_IDLE}. */
+  private dropIdle(): void {
+    let idle = 0;
+    for (const open of this.open.values()) if (!open.sync) idle++;
+    for (const [key, open] of this.open) {
+      if (idle <= KEPT_IDLE) break;
+      if (open.sync) continue;
+      this.open.delete(key);
+      idle--;
+    }
+  }
 }
 
 const EMPTY_ETAG = '"empty"';
+/** The copy of a store nobody wrote yet. */
+const EMPTY_COPY = stringifyWithUndefined(createMergeableStore().getMergeableContent());
 
-/** A refusal from the ledger as the store's answer: moving (503, retry) or elsewhere (409). */
+/** Rows in all tables of `store`, without copying its content. */
+function rowsOf(store: MergeableStore): number {
+  return store.getTableIds().reduce((n, table) => n + store.getRowCount(table), 0);
+}
+
+/** A refusal from the ledger as the store's answer, with the library's status for it: moving (503, retry) or elsewhere (409). */
 export function ledgerRefusal(error: unknown): StoreRefusal | undefined {
-  if (!(error instanceof ShardError)) return undefined;
-  if (error.code === "Migrating") return new StoreRefusal(503, error.message, "Migrating");
-  if (error.code === "Migrated") return new StoreRefusal(409, error.message, "Migrated");
-  return undefined;
+  if (!(error instanceof ShardError) || (error.code !== "Migrating" && error.code !== "Migrated")) return undefined;
+  return new StoreRefusal(errorResponse(error)!.status as 409 | 503, error.message, error.code);
 }

@@ -6,25 +6,25 @@
  */
 import { KEY_LEDGER_TABLE, KeyLedger, rangesContain, ShardedObject, type KeyspaceSchema, type SlotRange, type TimerHandlers } from "durable-shards";
 import type { Env } from "./env.js";
-import { DRAIN_DELAY_MS, DRAIN_TIMER, drainOnTimer, outboxLength, OUTBOX_TABLE } from "./outbox.js";
-import { StoreHost, STORES_TABLE, type StoreCopy } from "./store-host.js";
+import { outboxLength } from "./outbox.js";
+import { StoreHost, STORE_SCHEMA, type StoreCopy } from "./store-host.js";
 import { OP_HEADER, serveStore } from "./store-http.js";
 
 export class StoreShard extends ShardedObject<Env> {
   private readonly ledger = new KeyLedger(this.ctx.storage, { initially: "elsewhere", slotOf: (key) => this.slotOf(key) });
   private readonly host = new StoreHost({
     ctx: this.ctx,
+    env: this.env,
     ledger: this.ledger,
+    timers: this.timers,
     slotOf: (key) => this.slotOf(key),
     serves: (key) => this.servesKey(key),
-    wrote: () => void this.timers.ensure(DRAIN_TIMER, DRAIN_DELAY_MS).catch(() => {}),
-    ratePerMinute: Number(this.env.RATE_LIMIT_PER_MINUTE ?? 600),
   });
 
   protected override schema(): KeyspaceSchema {
     return {
       scope: "todo-stores",
-      migrations: [{ version: 1, name: "stores", up: `${STORES_TABLE}; ${OUTBOX_TABLE}` }],
+      migrations: [{ version: 1, name: "stores", up: STORE_SCHEMA }],
       // The ledger moves with the stores: where a store is served goes where its data goes.
       slotTables: ["stores", KEY_LEDGER_TABLE],
     };
@@ -35,7 +35,7 @@ export class StoreShard extends ShardedObject<Env> {
   }
 
   protected override timerHandlers(): TimerHandlers {
-    return { [DRAIN_TIMER]: async () => void (await this.drainOutbox()) };
+    return this.host.timerHandlers();
   }
 
   override async fetch(request: Request): Promise<Response> {
@@ -81,7 +81,7 @@ export class StoreShard extends ShardedObject<Env> {
   async copyTaken(key: string, epoch: number): Promise<{ copyHash: string | undefined; rows: number; hash: string } | { copyHash: undefined }> {
     const copyHash = this.ledger.admit(key, epoch);
     if (copyHash === undefined || this.ledger.state(key) !== "serving") return { copyHash: undefined };
-    return { copyHash, ...(await this.host.summary(key)) };
+    return { copyHash, ...(await this.host.summary(key, true)) };
   }
 
   /** The store's content as JSON whatever the ledger says (a backup restored into a scratch keyspace); null when absent. */
@@ -98,6 +98,6 @@ export class StoreShard extends ShardedObject<Env> {
 
   /** Sends the outbox to D1 now (the drain timer does it shortly after each write). */
   drainOutbox(): Promise<{ sent: number; left: number }> {
-    return drainOnTimer(this.ctx.storage.sql, this.env.DB, this.timers);
+    return this.host.drainOutbox();
   }
 }
