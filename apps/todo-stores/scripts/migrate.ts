@@ -40,7 +40,7 @@ const rate = new Option("--users-per-second <n>", "background sweep rate").defau
 const count = (what: string, max: number) => z.coerce.number().int().min(1, `${what} must be at least 1`).max(max, `${what} must be at most ${max}`);
 
 function describe(s: MigrationStatus): string {
-  const sweep = s.sweep ? `sweep toward ${s.sweep.to}: ${s.sweep.migrated} moved${s.sweep.done ? ", done" : s.sweep.background ? `, running at ${s.sweep.usersPerSecond}/s` : ", paused"}${s.sweep.failed.length ? `, ${s.sweep.failed.length} failed (retried next page)` : ""}` : "no sweep";
+  const sweep = s.sweep ? `sweep toward ${s.sweep.to}: ${s.sweep.migrated} moved${s.sweep.done ? ", done" : s.sweep.background ? `, running at ${s.sweep.usersPerSecond}/s` : ", paused"}${s.sweep.failed.length ? `, ${s.sweep.failed.length} failed (pass ${s.sweep.pass}; a pass with failures is followed by another, up to 3)` : ""}` : "no sweep";
   return `flag: ${s.flag}\nlegacy store: ${s.legacy.here} stores here, ${s.legacy.frozen} moving, ${s.legacy.elsewhere} on the sharded side\n${sweep}`;
 }
 
@@ -95,7 +95,7 @@ program
     const result = { moved: sweep.migrated, failed: sweep.failed, seconds: (Date.now() - started) / 1000, ...verified };
     if (json) console.log(JSON.stringify(result));
     else console.log(`moved ${result.moved} stores in ${result.seconds.toFixed(1)} s; verify: ${verified.exact}/${verified.checked} copies exact, ${verified.changedSince} changed since their move (writes after cut-over)`);
-    if (verified.exact !== verified.checked || sweep.failed.length > 0) process.exit(1);
+    if (verified.exact !== verified.checked || sweep.passFailed > 0) process.exit(1);
   });
 
 program

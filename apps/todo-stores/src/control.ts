@@ -16,7 +16,7 @@ import { z } from "zod";
 import type { Env } from "./env.js";
 import { deploymentOf, type Deployment } from "./deployment.js";
 import { setUpOperations } from "./operations.js";
-import type { MigrationStatus, SweepStatus } from "./migration-status.js";
+import { MAX_PASSES, type MigrationStatus, type SweepStatus } from "./migration-status.js";
 import { Stores, type Side } from "./stores.js";
 
 export const sideSchema = z.enum(["legacy", "sharded"], { error: "flag must be 'legacy' or 'sharded'" });
@@ -46,8 +46,11 @@ export class MigrationControl extends DurableObject<Env> {
   async flag(d: Deployment): Promise<Side> {
     const known = this.deployment(d);
     // Once per keyspace: its alert thresholds and backup schedule (the Worker asks for the flag first).
-    if (this.ctx.storage.kv.get("operations") !== known.instance + known.placement) {
-      if (await setUpOperations(this.env, known).catch(() => false)) this.ctx.storage.kv.put("operations", known.instance + known.placement);
+    // Tried again a minute after a failure, not on every read.
+    const id = known.instance + known.placement;
+    if (this.ctx.storage.kv.get("operations") !== id && Date.now() - (this.ctx.storage.kv.get<number>("operationsTriedAt") ?? 0) > 60_000) {
+      this.ctx.storage.kv.put("operationsTriedAt", Date.now());
+      if (await setUpOperations(this.env, known).catch(() => false)) this.ctx.storage.kv.put("operations", id);
     }
     return this.flagNow(known);
   }
@@ -93,12 +96,22 @@ export class MigrationControl extends DurableObject<Env> {
     });
     // The flag may have changed while the page ran: that sweep is over, this one is not stored.
     if (this.flagNow(this.deployment(d)) !== flag) return sweep;
+    // Other calls ran meanwhile: a newer sweep replaced this one (leave it), or this one was
+    // stopped (keep that); only the progress is this page's to add.
+    const latest = this.ctx.storage.kv.get<SweepStatus>("sweep");
+    if (latest && latest.startedAt > sweep.startedAt) return latest;
+    const base = latest?.startedAt === sweep.startedAt ? latest : sweep;
+    const passFailed = base.passFailed + page.failed.length;
+    // A pass that had failures is followed by another (from the start), up to MAX_PASSES.
+    const again = page.done && passFailed > 0 && base.pass < MAX_PASSES;
     const next: SweepStatus = {
-      ...sweep,
-      cursor: page.cursor,
-      migrated: sweep.migrated + page.migrated,
-      failed: [...sweep.failed, ...page.failed].slice(-20),
-      done: page.done,
+      ...base,
+      cursor: again ? null : page.cursor,
+      migrated: base.migrated + page.migrated,
+      failed: [...base.failed, ...page.failed].slice(-20),
+      pass: again ? base.pass + 1 : base.pass,
+      passFailed: again ? 0 : passFailed,
+      done: page.done && !again,
       updatedAt: Date.now(),
     };
     this.ctx.storage.kv.put("sweep", next);
@@ -124,7 +137,7 @@ export class MigrationControl extends DurableObject<Env> {
 
   private fresh(to: Side, background: boolean, usersPerSecond: number): SweepStatus {
     const now = Date.now();
-    return { to, background, usersPerSecond, cursor: null, migrated: 0, failed: [], done: false, startedAt: now, updatedAt: now };
+    return { to, background, usersPerSecond, cursor: null, migrated: 0, failed: [], pass: 1, passFailed: 0, done: false, startedAt: now, updatedAt: now };
   }
 }
 
