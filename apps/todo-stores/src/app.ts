@@ -4,7 +4,7 @@
  * the operator's endpoints under `/admin`, and the durable-shards admin API and dashboard under
  * `/_shards`. Every refusal is a 4xx (or a 503 to retry) with a JSON `{error, code}`.
  */
-import { adminApp, ShardError } from "durable-shards";
+import { adminApp, errorResponse, ShardError } from "durable-shards";
 import { Hono, type Context } from "hono";
 import { opens, verifyToken } from "./auth.js";
 import { MAX_SAVE_BYTES } from "./content.js";
@@ -36,8 +36,10 @@ export function createApp(): Hono<App> {
   app.notFound(() => errorAnswer(404, "NotFound", "no such route"));
   app.onError((error) => {
     const typed = ShardError.from(error);
-    // A platform fault or an overloaded object: worth retrying. Anything else is logged as the bug it is.
-    if (!typed?.retryable) console.error(`unexpected error: ${error instanceof Error ? error.message : String(error)}`);
+    // A platform fault or an overloaded object: worth retrying (503). One of the library's errors
+    // otherwise: its own status. Anything else is logged as the bug it is.
+    if (typed && !typed.retryable) return errorAnswer(errorResponse(typed)!.status, typed.code, typed.detail);
+    if (!typed) console.error(`unexpected error: ${error instanceof Error ? error.message : String(error)}`);
     return errorAnswer(503, typed?.code ?? "Unavailable", "the store is unavailable; retry shortly", { "retry-after": "1" });
   });
   return app;
@@ -60,21 +62,11 @@ async function store(c: Context<App>, ref: StoreRef, op: StoreOp): Promise<Respo
     body = await c.req.text();
     if (new TextEncoder().encode(body).length > MAX_SAVE_BYTES) return errorAnswer(413, "TooLarge", `a save is at most ${MAX_SAVE_BYTES} bytes`);
   }
-  const stores = new Stores(c.env);
-  return stores.serve(storeKey(ref), op, withoutToken(c.req.raw), await currentFlag(c.env), body);
+  return new Stores(c.env).serve(storeKey(ref), op, c.req.raw, await currentFlag(c.env), body);
 }
 
 function bearer(c: Context<App>): string | undefined {
   const header = c.req.header("authorization");
   if (header?.startsWith("Bearer ")) return header.slice(7).trim() || undefined;
   return c.req.query("token") || undefined;
-}
-
-/** The request without its token, so nothing downstream can log it. */
-function withoutToken(request: Request): Request {
-  const url = new URL(request.url);
-  url.searchParams.delete("token");
-  const headers = new Headers(request.headers);
-  headers.delete("authorization");
-  return new Request(url, { method: request.method, headers });
 }

@@ -4,7 +4,7 @@
  * store until the store moves to the sharded side, and it lists what a sweep moves either way.
  */
 import { DurableObject } from "cloudflare:workers";
-import { KeyLedger, migrate, settle, Timers } from "durable-shards";
+import { KeyLedger, migrate, settle, Timers, type Failure } from "durable-shards";
 import type { Env } from "./env.js";
 import { parseStoreKey } from "./store-key.js";
 import { StoreHost, STORE_SCHEMA, type StoreCopy } from "./store-host.js";
@@ -52,11 +52,11 @@ export class LegacyStore extends DurableObject<Env> {
 
   // ---- migration (answers are values: refusals are expected, not exceptions) ----
 
-  exportStore(key: string): Promise<unknown> {
+  exportStore(key: string): Promise<{ data: StoreCopy; hash: string; epoch: number } | Failure> {
     return settle(() => this.host.exportStore(key));
   }
 
-  importStore(key: string, data: StoreCopy, epoch: number): Promise<unknown> {
+  importStore(key: string, data: StoreCopy, epoch: number): Promise<{ hash: string } | Failure> {
     return settle(() => this.host.importStore(key, data, epoch));
   }
 

@@ -5,7 +5,7 @@
  * does not serve a store says so (`Migrated`), so a Worker with a stale flag only ever moves a
  * store, never writes where it is not read.
  */
-import { migrateKey, ShardError, ShardRouter, unwrap, type KeyMigration, type SourceEndpoint, type TargetEndpoint } from "durable-shards";
+import { migrateKey, ShardError, ShardRouter, sleep, unwrap, type KeyMigration, type SourceEndpoint, type TargetEndpoint } from "durable-shards";
 import { deploymentOf, placementOf, type Deployment } from "./deployment.js";
 import type { Env } from "./env.js";
 import { LEGACY_NAME, type LegacyStore } from "./legacy-store.js";
@@ -19,8 +19,11 @@ export type { Side };
 
 export const other = (side: Side): Side => (side === "legacy" ? "sharded" : "legacy");
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
+type Exported = { data: StoreCopy; hash: string; epoch: number };
+/**
+ * Made per request (or per call of an object): its router and stub are I/O objects of the
+ * context that made them, which another request or object may not use.
+ */
 export class Stores {
   readonly router: ShardRouter<StoreShard>;
   readonly legacy: DurableObjectStub<LegacyStore>;
@@ -59,19 +62,25 @@ export class Stores {
     return migrateKey(key, this.source(other(side)), this.target(side));
   }
 
-  /** Forwards to one side, the operation and key in headers (`body`: read and checked by the caller). */
+  /**
+   * Forwards to one side, the operation and key in headers (`body`: read and checked by the caller).
+   * The token goes no further than the Worker, so nothing downstream can log it.
+   */
   forward(side: Side, key: string, op: StoreOp, request: Request, body?: string): Promise<Response> {
+    const url = new URL(request.url);
+    url.searchParams.delete("token");
     const headers = new Headers(request.headers);
+    headers.delete("authorization");
     headers.set(OP_HEADER, op);
     headers.set(KEY_HEADER, key);
-    const forwarded = new Request(request.url, { method: request.method, headers, body });
+    const forwarded = new Request(url, { method: request.method, headers, body });
     return side === "legacy" ? this.legacy.fetch(forwarded) : this.router.fetch(key, forwarded);
   }
 
   source(side: Side): SourceEndpoint<StoreCopy> {
     if (side === "legacy") {
       return {
-        export: async (key) => unwrap(await this.legacy.exportStore(key)) as { data: StoreCopy; hash: string; epoch: number },
+        export: async (key) => unwrap<Exported>(await this.legacy.exportStore(key)),
         finish: (key) => this.legacy.finishStore(key),
       };
     }
@@ -79,7 +88,7 @@ export class Stores {
   }
 
   target(side: Side): TargetEndpoint<StoreCopy> {
-    if (side === "legacy") return { import: async (key, data, epoch) => unwrap(await this.legacy.importStore(key, data, epoch)) as { hash: string } };
+    if (side === "legacy") return { import: async (key, data, epoch) => unwrap<{ hash: string }>(await this.legacy.importStore(key, data, epoch)) };
     return { import: (key, data, epoch) => this.router.get(key).importStore(data, epoch) };
   }
 }
