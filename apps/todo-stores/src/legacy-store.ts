@@ -4,7 +4,7 @@
  * store until the store moves to the sharded side, and it lists what a sweep moves either way.
  */
 import { DurableObject } from "cloudflare:workers";
-import { KeyLedger, migrate, settle, Timers, type Failure } from "durable-shards";
+import { KEY_LEDGER_TABLE, KeyLedger, migrate, settle, Timers, type Failure } from "durable-shards";
 import type { Env } from "./env.js";
 import { parseStoreKey } from "./store-key.js";
 import { StoreHost, STORE_SCHEMA, type StoreCopy } from "./store-host.js";
@@ -71,27 +71,29 @@ export class LegacyStore extends DurableObject<Env> {
 
   /** Stores on the sharded side (moved from here), in key order: what a sweep back moves, and what verify checks. */
   keysElsewhere(after: string | null, limit: number): string[] {
-    return this.ctx.storage.sql
-      .exec<{ key: string }>("SELECT key FROM _ds_key_ledger WHERE state = 'migrated' AND key > ? ORDER BY key LIMIT ?", after ?? "", limit)
-      .toArray()
-      .map((r) => r.key);
+    return this.ledger.keys("migrated", after, limit);
   }
 
   /** Stores by where they are: here, moving, or on the sharded side. */
   counts(): { here: number; frozen: number; elsewhere: number } {
     const { frozen, migrated } = this.ledger.counts();
     const here = this.ctx.storage.sql
-      .exec<{ n: number }>("SELECT COUNT(*) AS n FROM stores s LEFT JOIN _ds_key_ledger l ON l.key = s.key WHERE l.state IS NULL OR l.state = 'serving'")
+      .exec<{ n: number }>(`SELECT COUNT(*) AS n FROM stores s LEFT JOIN ${KEY_LEDGER_TABLE} l ON l.key = s.key WHERE l.state IS NULL OR l.state = 'serving'`)
       .one().n;
     return { here, frozen, elsewhere: migrated };
   }
 
-  /** What verify compares for a moved store: the epoch of its copy, and the copy's rows and hash. */
-  async copyOf(key: string): Promise<{ epoch: number; rows: number; hash: string } | undefined> {
-    const row = this.ctx.storage.sql.exec<{ epoch: number; state: string }>("SELECT epoch, state FROM _ds_key_ledger WHERE key = ?", key).toArray()[0];
-    if (row?.state !== "migrated") return undefined;
-    // The frozen copy stays here after the move: what was exported, unchanged since.
-    return { epoch: row.epoch, ...(await this.host.summary(key, true)) };
+  /**
+   * What verify compares for each moved store of `keys` (one call for a page of them): the epoch
+   * of its copy, and the copy's rows and hash; null for a store that is not on the sharded side.
+   */
+  async copiesOf(keys: string[]): Promise<({ epoch: number; rows: number; hash: string } | null)[]> {
+    const copies: ({ epoch: number; rows: number; hash: string } | null)[] = [];
+    for (const key of keys) {
+      // The frozen copy stays here after the move: what was exported, unchanged since.
+      copies.push(this.ledger.state(key) === "migrated" ? { epoch: this.ledger.epoch(key), ...(await this.host.summary(key, true)) } : null);
+    }
+    return copies;
   }
 
   drainOutbox(): Promise<{ sent: number; left: number }> {
@@ -100,7 +102,7 @@ export class LegacyStore extends DurableObject<Env> {
 
   private keys(where: string, after: string | null, limit: number): string[] {
     return this.ctx.storage.sql
-      .exec<{ key: string }>(`SELECT s.key FROM stores s LEFT JOIN _ds_key_ledger l ON l.key = s.key WHERE ${where} AND s.key > ? ORDER BY s.key LIMIT ?`, after ?? "", limit)
+      .exec<{ key: string }>(`SELECT s.key FROM stores s LEFT JOIN ${KEY_LEDGER_TABLE} l ON l.key = s.key WHERE ${where} AND s.key > ? ORDER BY s.key LIMIT ?`, after ?? "", limit)
       .toArray()
       .map((r) => r.key);
   }

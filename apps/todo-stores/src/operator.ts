@@ -50,16 +50,17 @@ export function operatorApp(): Hono<App> {
     if (!query.success) return errorAnswer(400, "InvalidArgument", query.error.issues[0]!.message);
     const stores = new Stores(c.env);
     const keys = await stores.legacy.keysElsewhere(query.data.after ?? null, query.data.limit);
+    const copies = await stores.legacy.copiesOf(keys);
     const users = await Promise.all(
-      keys.map(async (key) => {
-        const legacy = await stores.legacy.copyOf(key);
+      keys.map(async (key, i) => {
+        const legacy = copies[i] ?? null;
         const sharded = legacy ? await stores.router.get(key).copyTaken(legacy.epoch) : { copyHash: undefined };
         return {
           key,
           legacy: legacy && { rows: legacy.rows, hash: legacy.hash },
           sharded: "rows" in sharded ? { rows: sharded.rows, hash: sharded.hash } : null,
-          copyExact: legacy !== undefined && sharded.copyHash === legacy.hash,
-          changedSince: "hash" in sharded && legacy !== undefined ? sharded.hash !== legacy.hash : null,
+          copyExact: legacy !== null && sharded.copyHash === legacy.hash,
+          changedSince: "hash" in sharded && legacy !== null ? sharded.hash !== legacy.hash : null,
         };
       }),
     );

@@ -31,7 +31,10 @@ const MIGRATIONS = [
   { version: 2, name: "ledger slots", up: "ALTER TABLE _ds_key_ledger ADD COLUMN slot INTEGER NOT NULL DEFAULT 0" },
 ];
 
-/** The ledger's table; a keyspace lists it among its slot tables (see {@link KeyLedgerOptions.slotOf}). */
+/**
+ * The ledger's table; a keyspace lists it among its slot tables (see {@link KeyLedgerOptions.slotOf}).
+ * Its `key` and `state` columns are stable, for an app joining its own table against it.
+ */
 export const KEY_LEDGER_TABLE = "_ds_key_ledger";
 
 /** Options of a {@link KeyLedger}. */
@@ -142,7 +145,23 @@ export class KeyLedger {
 
   /** Keys left `frozen` (a move interrupted between freeze and finish): a sweep resumes them. */
   frozen(limit = 100): string[] {
-    return this.storage.sql.exec<{ key: string }>("SELECT key FROM _ds_key_ledger WHERE state = 'frozen' ORDER BY key LIMIT ?", limit).toArray().map((r) => r.key);
+    return this.keys("frozen", null, limit);
+  }
+
+  /**
+   * Keys in `state` (`frozen` or `migrated`; keys never moved have no row), in key order after
+   * `after`: for a sweep back, or for verifying what moved.
+   */
+  keys(state: "frozen" | "migrated", after: string | null, limit: number): string[] {
+    return this.storage.sql
+      .exec<{ key: string }>("SELECT key FROM _ds_key_ledger WHERE state = ? AND key > ? ORDER BY key LIMIT ?", state, after ?? "", limit)
+      .toArray()
+      .map((r) => r.key);
+  }
+
+  /** The epoch of `key`'s last freeze here (0: never frozen): what the other side recorded taking. */
+  epoch(key: string): number {
+    return this.row(key)?.epoch ?? 0;
   }
 
   private row(key: string) {

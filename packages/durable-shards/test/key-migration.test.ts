@@ -227,6 +227,10 @@ describe("KeyLedger", () => {
       expect(ledger.freeze("new")).toBe(1);
       ledger.finish("new");
       expect(ledger.state("new")).toBe("migrated");
+      expect(ledger.epoch("new")).toBe(1);
+      expect(ledger.keys("migrated", null, 10)).toEqual(["new"]);
+      expect(ledger.keys("migrated", "new", 10)).toEqual([]);
+      expect(ledger.keys("frozen", null, 10)).toEqual([]);
     });
   });
 });
