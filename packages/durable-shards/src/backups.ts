@@ -11,6 +11,7 @@
  *
  * Objects: `<keyspace>/<backup id>/manifest.json` and `<keyspace>/<backup id>/<shard>/<n>.json`.
  */
+import type { BackupJob, JobPhase } from "./backup-job.js";
 import { z } from "zod";
 import { ShardError } from "./errors.js";
 import { fanOut, completeValuesOf } from "./fan-out.js";
@@ -63,30 +64,7 @@ export interface BackupManifest {
   checksums: BucketChecksums;
 }
 
-export type JobPhase = "queued" | "snapshotting" | "copying" | "clearing" | "restoring" | "verifying" | "done" | "failed";
-
-/** A backup or restore, as it runs and after. */
-export interface BackupJob {
-  id: string;
-  kind: "backup" | "restore";
-  keyspace: string;
-  phase: JobPhase;
-  startedAt: number;
-  updatedAt: number;
-  finishedAt?: number;
-  rows: number;
-  bytes: number;
-  /** Rows to go through (known once the snapshots, or the manifest, are read). */
-  rowsTotal?: number;
-  bytesTotal?: number;
-  error?: string;
-  /** Restore: the backup restored, and the keyspace restored into. */
-  backupId?: string;
-  into?: string;
-  /** Restore: every bucket's checksum matched. */
-  verified?: boolean;
-  scheduled?: boolean;
-}
+export type { BackupJob, JobPhase } from "./backup-job.js";
 
 interface SnapshotShard {
   dsSnapshot(keyspace: string, id: string, bucketSlots: number): Promise<{ version: number; ranges: SlotRange[]; rows: number; checksums: BucketChecksums } | Failure>;

@@ -103,6 +103,11 @@ export interface ChangeStatus {
  * whose calls fail at once is rolled back about 10 s after it started failing. */
 export const MAX_FAILED_ATTEMPTS = 3;
 
+/** Whether a move in `phase` has its slots on its target already. */
+export function isMoved(phase: MovePhase): boolean {
+  return phase === "moved" || phase === "cleaning up" || phase === "done";
+}
+
 /** Whether a change in `phase` still runs (or waits to run again): not done, not rolled back. */
 export function isRunning(phase: ChangePhase): boolean {
   return phase !== "done" && phase !== "rolled back";
@@ -124,7 +129,7 @@ export interface ChangeRecord extends Omit<ChangeStatus, "moves" | "totals" | "e
 /** The report of `record` at time `now`. */
 export function statusOf(record: ChangeRecord, now = Date.now()): ChangeStatus {
   const moves = record.moves.map(({ ackedUpTo: _, ...m }): MoveStatus => ({ ...m, slots: countSlots(m.ranges) }));
-  const moved = (m: MoveStatus) => m.phase === "moved" || m.phase === "cleaning up" || m.phase === "done";
+  const moved = (m: MoveStatus) => isMoved(m.phase);
   const totals = {
     moves: moves.length,
     movesDone: moves.filter(moved).length,

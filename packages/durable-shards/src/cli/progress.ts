@@ -5,37 +5,13 @@
 import cliProgress from "cli-progress";
 import { request, CliError, type Connection } from "./client.js";
 import { bytes, duration, number } from "./format.js";
+import type { BackupJob } from "../backup-job.js";
+import { isMoved, isRunning, type ChangeStatus } from "../change-status.js";
 
-interface MoveStatus {
-  from: string;
-  to: string;
-  slots: number;
-  phase: string;
-  bytes?: number;
-  totalBytes?: number;
-}
-export interface ChangeStatus {
-  version: number;
-  phase: string;
-  moves: MoveStatus[];
-  totals: { moves: number; movesDone: number; slots: number; slotsMoved: number; bytes: number; bytesTotal: number };
-  etaMs?: number;
-  lastError?: string;
-  rollbackReason?: string;
-}
-export interface Job {
-  id: string;
-  kind: string;
-  phase: string;
-  rows: number;
-  rowsTotal?: number;
-  bytes: number;
-  error?: string;
-  verified?: boolean;
-}
+// The directory's own types and predicates (runtime-free modules), so the CLI cannot drift from them.
+export type { ChangeStatus };
+export type Job = BackupJob;
 
-const FINISHED = new Set(["done", "rolled back", "failed"]);
-const MOVED = new Set(["moved", "cleaning up", "done"]);
 const POLL_MS = 400;
 
 /** Polls `read` until `finished`, drawing progress; resolves with the last value (or undefined when detached). */
@@ -74,13 +50,13 @@ function changeBars(): Drawer<ChangeStatus> {
   const moves: cliProgress.SingleBar[] = [];
   return {
     update(c) {
-      const eta = FINISHED.has(c.phase) ? "" : c.etaMs !== undefined ? `ETA ${duration(c.etaMs)}` : "ETA …";
+      const eta = !isRunning(c.phase) ? "" : c.etaMs !== undefined ? `ETA ${duration(c.etaMs)}` : "ETA …";
       const payload = { label: `change v${c.version}`.padEnd(18), phase: c.phase, detail: `${c.totals.movesDone}/${c.totals.moves} moves ${eta}` };
       if (!whole) whole = bars.create(Math.max(1, c.totals.slots), c.totals.slotsMoved, payload);
       whole.update(c.totals.slotsMoved, payload);
       c.moves.forEach((m, i) => {
         const total = Math.max(1, m.totalBytes ?? 1);
-        const done = MOVED.has(m.phase) ? total : Math.min(total, m.bytes ?? 0);
+        const done = isMoved(m.phase) ? total : Math.min(total, m.bytes ?? 0);
         const movePayload = { label: `  ${m.from} → ${m.to}`.padEnd(18), phase: m.phase, detail: `${bytes(m.bytes ?? 0)} of ${bytes(m.totalBytes ?? 0)}, ${number(m.slots)} slots` };
         if (!moves[i]) moves[i] = bars.create(total, done, movePayload);
         moves[i]!.setTotal(total);
@@ -113,7 +89,7 @@ export async function watchChange(conn: Connection, keyspace: string, mode: "bar
     return change;
   };
   const draw = mode === "bars" ? changeBars() : mode === "lines" ? changeLines(print) : { update: () => undefined, stop: () => undefined };
-  const end = await follow(read, (c) => FINISHED.has(c.phase), draw);
+  const end = await follow(read, (c) => !isRunning(c.phase), draw);
   if (end === undefined) return undefined;
   if (end.phase !== "done") throw new CliError(`change v${end.version} of '${keyspace}' ended ${end.phase}: ${end.rollbackReason ?? end.lastError ?? "see diagnose"}`);
   return end;
