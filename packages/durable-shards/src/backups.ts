@@ -84,6 +84,8 @@ export interface BackupHost {
   /** Runs `fn` with no change of `keyspace` running or starting meanwhile. */
   exclusive<T>(keyspace: string, fn: () => Promise<T>): Promise<T>;
   createKeyspace(name: string, binding: string, slotCount: number, shards: number): Promise<void>;
+  /** Whether keyspace `name` exists. */
+  exists(name: string): boolean;
 }
 
 export class Backups {
@@ -230,7 +232,7 @@ export class Backups {
     job.bytesTotal = manifest.bytes;
     job.rows = 0;
     job.bytes = 0;
-    if (target !== job.keyspace && !this.exists(target)) {
+    if (target !== job.keyspace && !this.host.exists(target)) {
       await this.host.createKeyspace(target, manifest.binding, manifest.slotCount, manifest.shards.length);
     }
     await this.host.exclusive(target, async () => {
@@ -279,10 +281,6 @@ export class Backups {
     const body = new Uint8Array(await object.arrayBuffer());
     if ((await sha256Hex(body)) !== page.sha256) throw new ShardError("InvalidArgument", `page '${page.key}' of backup '${id}' does not match its SHA-256`);
     return body;
-  }
-
-  private exists(keyspace: string): boolean {
-    return this.host.sql.exec("SELECT 1 FROM keyspaces WHERE name = ?", keyspace).toArray().length > 0;
   }
 
   private insert(job: BackupJob): BackupJob {

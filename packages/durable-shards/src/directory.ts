@@ -202,6 +202,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
           return fn();
         }),
       createKeyspace: async (name, binding, slotCount, shards) => void (await this.createKeyspace({ name, binding, slotCount, shards })),
+      exists: (name) => this.keyspaces.row(name) !== undefined,
     });
   }
 

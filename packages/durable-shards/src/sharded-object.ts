@@ -552,8 +552,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     const name = parse(keyspaceNameSchema, keyspace, "keyspace");
     const own = this.ownership;
     if (!own || own.keyspace !== name) throw new ShardError("InvalidArgument", `object is not a shard of '${name}'`);
-    const proto = ShardedObject.prototype;
-    if (this.checkedSlotTables().length === 0 || this.exportSlots !== proto.exportSlots || this.importSlots !== proto.importSlots || this.deleteSlots !== proto.deleteSlots) {
+    if (this.checkedSlotTables().length === 0 || !this.#usesDefaultHooks()) {
       throw new ShardError("InvalidArgument", `keyspace '${name}' keeps its data outside slot tables (or moves it with its own hooks); backups need slot tables`);
     }
     return own;
@@ -818,11 +817,15 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
 
   /** Whether this keyspace's slots can be copied while served: slot tables with primary keys, default hooks. */
   #canCapture(): boolean {
-    const proto = ShardedObject.prototype;
-    if (this.exportSlots !== proto.exportSlots || this.importSlots !== proto.importSlots || this.deleteSlots !== proto.deleteSlots) return false;
-    if (this.exportSlotsPage !== proto.exportSlotsPage) return false;
+    if (!this.#usesDefaultHooks() || this.exportSlotsPage !== ShardedObject.prototype.exportSlotsPage) return false;
     const tables = this.checkedSlotTables();
     return tables.length > 0 && tables.every((table) => capturable(this.ctx.storage.sql, table));
+  }
+
+  /** Whether the keyspace moves its data with the default hooks (rows of its slot tables). */
+  #usesDefaultHooks(): boolean {
+    const proto = ShardedObject.prototype;
+    return this.exportSlots === proto.exportSlots && this.importSlots === proto.importSlots && this.deleteSlots === proto.deleteSlots;
   }
 
   /** Refuses slots of a change this shard rolled back them for: a late delivery must not take them. */
