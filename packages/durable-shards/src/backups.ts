@@ -17,7 +17,8 @@ import { ShardError } from "./errors.js";
 import { fanOut, completeValuesOf } from "./fan-out.js";
 import { unwrap, type Failure } from "./result.js";
 import type { ShardMap, SlotRange } from "./shard-map.js";
-import { addChecksums, type BucketChecksums, type TableRows } from "./shard-backup.js";
+import { addChecksums, type BucketChecksums } from "./shard-backup.js";
+import type { SlotData } from "./slot-tables.js";
 import { sha256Hex } from "./digest.js";
 
 /** Slots per checksum bucket: the slot space in 64 buckets. */
@@ -68,9 +69,9 @@ export type { BackupJob, JobPhase } from "./backup-job.js";
 
 interface SnapshotShard {
   dsSnapshot(keyspace: string, id: string, bucketSlots: number): Promise<{ version: number; ranges: SlotRange[]; rows: number; checksums: BucketChecksums } | Failure>;
-  dsSnapshotPage(keyspace: string, id: string, cursor: string | null, maxBytes?: number): Promise<{ data: TableRows; next: string | null } | Failure>;
+  dsSnapshotPage(keyspace: string, id: string, cursor: string | null, maxBytes?: number): Promise<{ data: SlotData; next: string | null } | Failure>;
   dsSnapshotDrop(keyspace: string, id: string): Promise<void | Failure>;
-  dsRestorePage(keyspace: string, data: TableRows, clear: boolean): Promise<{ rows: number } | Failure>;
+  dsRestorePage(keyspace: string, data: SlotData, clear: boolean): Promise<{ rows: number } | Failure>;
   dsChecksums(keyspace: string, bucketSlots: number): Promise<BucketChecksums | Failure>;
 }
 
@@ -204,7 +205,7 @@ export class Backups {
           const ahead = (job.bytes / bytesPerSecond) * 1000 - (Date.now() - copyStarted);
           if (ahead > 0) await new Promise((resolve) => setTimeout(resolve, ahead));
         }
-        const page: { data: TableRows; next: string | null } = unwrap(await this.host.stub(keyspace, shard.id).dsSnapshotPage(keyspace, id, cursor, BACKUP_PAGE_BYTES));
+        const page: { data: SlotData; next: string | null } = unwrap(await this.host.stub(keyspace, shard.id).dsSnapshotPage(keyspace, id, cursor, BACKUP_PAGE_BYTES));
         const body = new TextEncoder().encode(JSON.stringify(page.data));
         const rows = Object.values(page.data).reduce((n, r) => n + r.length, 0);
         const key = `${keyspace}/${id}/${shard.id}/${entry.pages.length}.json`;
@@ -247,8 +248,8 @@ export class Backups {
       this.save(job, "restoring");
       for (const page of manifest.shards.flatMap((s) => s.pages)) {
         const body = await this.page(r2, manifest.id, page);
-        const byOwner = new Map<string, TableRows>();
-        for (const [table, rows] of Object.entries(JSON.parse(new TextDecoder().decode(body)) as TableRows)) {
+        const byOwner = new Map<string, SlotData>();
+        for (const [table, rows] of Object.entries(JSON.parse(new TextDecoder().decode(body)) as SlotData)) {
           for (const row of rows) {
             const owner = map.shardOfSlot(row.slot as number).id;
             const data = byOwner.get(owner) ?? byOwner.set(owner, {}).get(owner)!;

@@ -11,12 +11,10 @@ import { ShardError } from "./errors.js";
 import { canonicalJson } from "./digest.js";
 import { hashKey } from "./hash.js";
 import { backupIdSchema, parse } from "./schema.js";
-import { rowBytes } from "./row-size.js";
 import type { SlotRange } from "./shard-map.js";
+import { slotRowsPage, type SlotData } from "./slot-tables.js";
 import { slotCondition } from "./capture.js";
 
-/** Rows by table name. */
-export type TableRows = Record<string, Record<string, SqlStorageValue>[]>;
 
 /** Per bucket of slots (bucket = slot / bucketSlots): rows, and an order-independent digest of them. */
 export type BucketChecksums = Record<string, { rows: number; digest: string }>;
@@ -32,7 +30,7 @@ export function takeSnapshot(sql: SqlStorage, id: string, tables: readonly strin
   const [inRanges, bounds] = slotCondition(ranges);
   for (const table of tables) {
     const snap = snapshotTable(id, table);
-    if (sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", snap).toArray().length === 0) {
+    if (!tableExists(sql, snap)) {
       sql.exec(`CREATE TABLE ${snap} AS SELECT * FROM ${table} WHERE ${inRanges}`, ...bounds);
     }
     rows += sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${snap}`).one().n;
@@ -42,31 +40,22 @@ export function takeSnapshot(sql: SqlStorage, id: string, tables: readonly strin
 
 /** Whether backup `id` has a snapshot here. */
 export function hasSnapshot(sql: SqlStorage, id: string, tables: readonly string[]): boolean {
-  return tables.every((t) => sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", snapshotTable(id, t)).toArray().length > 0);
+  return tables.every((t) => tableExists(sql, snapshotTable(id, t)));
 }
 
-/** A page of about `maxBytes` of snapshot rows from `cursor` (`table:rowid`) on, and the next cursor (null: done). */
-export function snapshotPage(sql: SqlStorage, id: string, tables: readonly string[], cursor: string | null, maxBytes: number): { data: TableRows; next: string | null } {
-  const [startTable, startRowid] = cursor === null ? [0, 0] : cursor.split(":").map(Number);
-  if (!Number.isInteger(startTable) || !Number.isInteger(startRowid)) throw new ShardError("InvalidArgument", `bad page cursor '${cursor}'`);
-  const data: TableRows = {};
-  let bytes = 0;
-  for (let t = startTable!; t < tables.length; t++) {
-    const table = tables[t]!;
-    let after = t === startTable ? startRowid! : 0;
-    for (;;) {
-      const rows = sql.exec(`SELECT rowid AS _ds_rowid, * FROM ${snapshotTable(id, table)} WHERE rowid > ? ORDER BY rowid LIMIT 256`, after).toArray();
-      for (const row of rows) {
-        after = row._ds_rowid as number;
-        delete row._ds_rowid;
-        (data[table] ??= []).push(row);
-        bytes += rowBytes(row);
-        if (bytes >= maxBytes) return { data, next: `${t}:${after}` };
-      }
-      if (rows.length < 256) break;
-    }
+function tableExists(sql: SqlStorage, name: string): boolean {
+  return sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", name).toArray().length > 0;
+}
+
+/** A page of about `maxBytes` of backup `id`'s snapshot rows from `cursor` on, and the next cursor (null: done). */
+export function snapshotPage(sql: SqlStorage, id: string, tables: readonly string[], cursor: string | null, maxBytes: number): { data: SlotData; next: string | null } {
+  try {
+    // Snapshots hold only owned slots' rows: every slot is in range.
+    return slotRowsPage(sql, tables, [[0, 2 ** 31]], cursor, maxBytes, (table) => snapshotTable(id, table));
+  } catch (error) {
+    if (error instanceof ShardError) throw error;
+    throw new ShardError("InvalidArgument", `bad page cursor '${cursor}'`);
   }
-  return { data, next: null };
 }
 
 /** Drops backup `id`'s snapshot tables. */

@@ -16,18 +16,27 @@ const pageCursorSchema = z.strictObject({ table: z.number().int().min(0), range:
 /**
  * One page of the rows of `ranges` in `tables` (rowid tables), from `cursor` (null: the first) on,
  * of about `maxBytes` (one row more when a single row is larger), and the next page's cursor.
+ * `source` names the table read for each of `tables` (a backup's snapshot of it, say).
  */
-export function slotRowsPage(sql: SqlStorage, tables: readonly string[], ranges: readonly SlotRange[], cursor: string | null, maxBytes: number): { data: SlotData; next: string | null } {
+export function slotRowsPage(
+  sql: SqlStorage,
+  tables: readonly string[],
+  ranges: readonly SlotRange[],
+  cursor: string | null,
+  maxBytes: number,
+  source: (table: string) => string = (table) => table,
+): { data: SlotData; next: string | null } {
   const at = pageCursorSchema.parse(cursor === null ? { table: 0, range: 0, rowid: 0 } : JSON.parse(cursor));
   const data: SlotData = {};
   let bytes = 0;
   for (let t = at.table; t < tables.length; t++) {
     const table = tables[t]!;
+    const from = source(table);
     for (let r = t === at.table ? at.range : 0; r < ranges.length; r++) {
       const [start, end] = ranges[r]!;
       let after = t === at.table && r === at.range ? at.rowid : 0;
       for (;;) {
-        const rows = sql.exec(`SELECT rowid AS _ds_rowid, * FROM ${table} WHERE slot >= ? AND slot < ? AND rowid > ? ORDER BY rowid LIMIT 256`, start, end, after).toArray();
+        const rows = sql.exec(`SELECT rowid AS _ds_rowid, * FROM ${from} WHERE slot >= ? AND slot < ? AND rowid > ? ORDER BY rowid LIMIT 256`, start, end, after).toArray();
         for (const row of rows) {
           after = row._ds_rowid as number;
           delete row._ds_rowid;
