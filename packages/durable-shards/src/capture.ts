@@ -11,7 +11,7 @@
  * identity on both shards); a keyspace without one is moved with its slots refused for the copy.
  */
 import { ShardError } from "./errors.js";
-import { rowBytes } from "./row-size.js";
+import { rowBytes, rowSizeExpression } from "./row-size.js";
 import { rangesContain, type SlotRange } from "./shard-map.js";
 
 /** Tables of the capture state; created by the shard's migrations. */
@@ -168,13 +168,7 @@ export function slotSizes(sql: SqlStorage, table: string): [slot: number, bytes:
   return sql.exec<{ slot: number; b: number }>(`SELECT slot, SUM(${size}) AS b FROM ${table} GROUP BY slot`).toArray().map((r) => [r.slot, r.b]);
 }
 
-/** A SQL expression of a row's approximate size: the byte lengths of its values. */
-function rowSizeExpression(sql: SqlStorage, table: string): string {
-  const columns = sql.exec<{ name: string }>(`PRAGMA table_info(${table})`).toArray().map((c) => c.name);
-  return columns.map((c) => `COALESCE(LENGTH(${c}), 0)`).join(" + ");
-}
-
-/** Rows in `ranges` of `tables`, and their approximate size (the byte lengths of their values). */
+/** Rows in `ranges` of `tables`, and their approximate size (as `rowBytes` counts it). */
 export function slotsSize(sql: SqlStorage, tables: readonly string[], ranges: readonly SlotRange[]): { rows: number; bytes: number } {
   let rows = 0;
   let bytes = 0;

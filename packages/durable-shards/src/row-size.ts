@@ -23,3 +23,9 @@ export function sizeOf(data: Readonly<Record<string, readonly Readonly<Record<st
   }
   return { rows, bytes };
 }
+
+/** The same size as {@link rowBytes}, as a SQL expression over the rows of `table`. */
+export function rowSizeExpression(sql: SqlStorage, table: string): string {
+  const columns = sql.exec<{ name: string }>(`PRAGMA table_info(${table})`).toArray().map((c) => c.name);
+  return columns.map((c) => `(CASE WHEN typeof(${c}) IN ('text', 'blob') THEN LENGTH(${c}) ELSE 8 END)`).join(" + ");
+}
