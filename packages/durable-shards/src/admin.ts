@@ -15,6 +15,7 @@ import { errorResponse } from "./http.js";
 import { PROMETHEUS_CONTENT_TYPE } from "./prometheus.js";
 import { backupIdSchema, keyspaceNameSchema, parse, shardIdSchema, shardSpecsSchema } from "./schema.js";
 import { dashboardHtml } from "./dashboard.js";
+import { changeOptionsSchema, rebalanceOptionsSchema } from "./change-options.js";
 
 /** How the admin API finds the directory and its token, from the Worker's env. */
 export interface AdminOptions<E> {
@@ -31,18 +32,11 @@ export interface AdminOptions<E> {
   eventIntervalMs?: number;
 }
 
-const changeLimits = {
-  dryRun: z.boolean().optional(),
-  copyBytesPerSecond: z.number().min(65_536).optional(),
-};
-const addSchema = z.strictObject({ shards: shardSpecsSchema, ...changeLimits });
-const removeSchema = z.strictObject({ shards: z.array(shardIdSchema).min(1, "name at least one shard"), ...changeLimits });
-const rebalanceSchema = z.strictObject({
-  by: z.enum(["slots", "load", "storage"]).optional(),
-  maxSlots: z.number().int().min(1).optional(),
-  tolerance: z.number().min(0).max(10).optional(),
-  ...changeLimits,
-});
+// The directory's own option schemas; the API always starts changes without waiting.
+const changeLimits = changeOptionsSchema.omit({ wait: true });
+const addSchema = changeLimits.extend({ shards: shardSpecsSchema });
+const removeSchema = changeLimits.extend({ shards: z.array(shardIdSchema).min(1, "name at least one shard") });
+const rebalanceSchema = rebalanceOptionsSchema.omit({ wait: true });
 const restoreSchema = z.strictObject({ into: keyspaceNameSchema.optional() });
 
 /** The admin API as a Hono app, to mount at a path of the app's choosing. */
