@@ -6,7 +6,7 @@ import type { Alert } from "./alerts.js";
 import type { AutoscalerSettings, AutoscalerState } from "./autoscaler.js";
 import type { ChangePhase } from "./change-status.js";
 import { hashKey, slotOfHash } from "./hash.js";
-import { Histogram, LATENCY_BUCKETS, type HistogramSnapshot } from "./histogram.js";
+import { LATENCY_BUCKETS, type HistogramSnapshot } from "./histogram.js";
 import type { Labels, MetricFamily } from "./prometheus.js";
 import type { ShardMap } from "./shard-map.js";
 import type { MethodCounts, ShardReport } from "./shard-metrics.js";
@@ -197,7 +197,3 @@ export function metricsFamilies(keyspaces: readonly KeyspaceMetrics[]): MetricFa
   ];
 }
 
-/** An empty latency histogram's snapshot. */
-export function emptyHistogram(): HistogramSnapshot {
-  return new Histogram().snapshot();
-}

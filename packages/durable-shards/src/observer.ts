@@ -9,7 +9,7 @@ import { autoscalerSettingsSchema, decide, type AutoscalerAction, type Autoscale
 import { isRunning, type ChangeStatus } from "./change-status.js";
 import { completeValuesOf, fanOut, type FanOutResult } from "./fan-out.js";
 import { Histogram, type HistogramSnapshot } from "./histogram.js";
-import { emptyHistogram, hotKeysOf, keyspaceMetrics, slotLoadsOf, type KeyspaceMetrics } from "./keyspace-metrics.js";
+import { hotKeysOf, keyspaceMetrics, slotLoadsOf, type KeyspaceMetrics } from "./keyspace-metrics.js";
 import { backupSettingsSchema, type BackupSettings } from "./backups.js";
 import { planByWeight, type HotSlot, type WeightedPlan, type WeightedPlanOptions } from "./weighted-planner.js";
 import { unwrap, type Failure } from "./result.js";
@@ -122,17 +122,25 @@ export class Observer {
    * hot slots it cannot balance and their hot keys. `Incomplete` unless every shard answered.
    */
   async planByWeight(keyspace: string, by: "load" | "storage", options: WeightedPlanOptions): Promise<{ plan: WeightedPlan; hotSlots: (HotSlot & { keys: string[] })[] }> {
-    const { map, result } = await this.measure(keyspace);
+    // By storage, the slots' sizes are asked for at the same time as the reports (hot keys).
+    const [{ map, result }, sizes] = await Promise.all([
+      this.measure(keyspace),
+      by === "storage" ? this.slotSizes(keyspace) : undefined,
+    ]);
     const reports = completeValuesOf(result, `cannot plan '${keyspace}' by ${by}`);
-    let weights = slotLoadsOf(map.slotCount, reports);
-    if (by === "storage") {
-      const sizes = await fanOut(map.shards.map((s) => s.id), async (shard) => unwrap(await this.host.stub(keyspace, shard).dsSlotSizes()));
-      weights = new Float64Array(map.slotCount);
-      for (const [slot, bytes] of completeValuesOf(sizes, `cannot plan '${keyspace}' by storage`).flat()) if (slot < map.slotCount) weights[slot] = bytes;
-    }
+    const weights = sizes ?? slotLoadsOf(map.slotCount, reports);
     const plan = planByWeight(map, weights, options);
     const hot = hotKeysOf(map, reports, 64).keys;
     return { plan, hotSlots: plan.hotSlots.map((h) => ({ ...h, keys: hot.filter((k) => k.slot === h.slot).map((k) => k.key) })) };
+  }
+
+  /** Bytes of the slot tables per slot, over every shard; `Incomplete` unless every shard answered. */
+  private async slotSizes(keyspace: string): Promise<Float64Array> {
+    const map = this.host.map(keyspace);
+    const sizes = await fanOut(map.shards.map((s) => s.id), async (shard) => unwrap(await this.host.stub(keyspace, shard).dsSlotSizes()));
+    const weights = new Float64Array(map.slotCount);
+    for (const [slot, bytes] of completeValuesOf(sizes, `cannot plan '${keyspace}' by storage`).flat()) if (slot < map.slotCount) weights[slot] = bytes;
+    return weights;
   }
 
   /** The keyspace's metrics, measured now; alerts as last evaluated. */
@@ -264,7 +272,7 @@ export class Observer {
         keyspace,
       )
       .toArray()[0];
-    if (!row) return { at: 0, totals: {}, alerts: [], autoscaler: { paused: false }, movePause: emptyHistogram() };
+    if (!row) return { at: 0, totals: {}, alerts: [], autoscaler: { paused: false }, movePause: new Histogram().snapshot() };
     return {
       at: row.at,
       totals: JSON.parse(row.totals) as Totals,
