@@ -171,6 +171,8 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   private readonly abortRequests = new Set<string>();
   private readonly observer: Observer;
   private readonly backups: Backups;
+  /** Keyspaces whose evaluations this instance made sure are scheduled (see armObserver). */
+  private readonly armed = new Set<string>();
   /** Work started in this object's lifetime and still running (`change:<keyspace>`, `job:<id>`), so timers do not start it twice. */
   private readonly running = new Map<string, Promise<unknown>>();
 
@@ -676,9 +678,14 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   }
 
   /** Sets `keyspace`'s evaluation timer unless it is set. */
+  /**
+   * Makes sure the keyspace's evaluations are scheduled (a keyspace from before they existed gets
+   * them on its first scrape). Once per keyspace per instance: scrapes and the dashboard call it.
+   */
   private async armObserver(keyspace: string): Promise<void> {
-    if (this.keyspaces.row(keyspace)?.placement !== "hash") return;
-    await this.timers.ensure(`${OBSERVE_PREFIX}${keyspace}`, this.observer.settings(keyspace).observeIntervalMs);
+    if (this.armed.has(keyspace)) return;
+    if (this.keyspaces.row(keyspace)?.placement === "hash") await this.timers.ensure(`${OBSERVE_PREFIX}${keyspace}`, this.observer.settings(keyspace).observeIntervalMs);
+    this.armed.add(keyspace);
   }
 
   private shardStub(keyspace: string, shard: string) {
