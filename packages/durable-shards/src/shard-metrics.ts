@@ -139,16 +139,13 @@ export class ShardMeasurement {
       }
       reference = now;
     }
-    for (const [method, m] of this.methods) {
-      const stored = this.sql.exec<{ latency: string }>("SELECT latency FROM _ds_metric_methods WHERE method = ?", method).toArray()[0];
-      const latency = new Histogram();
-      if (stored) latency.merge(JSON.parse(stored.latency) as HistogramSnapshot);
-      latency.merge(m.latency.snapshot());
+    // Stored and pending merged as methodCounts reports them; what changed is written back whole.
+    const merged = this.methodCounts();
+    for (const method of this.methods.keys()) {
+      const m = merged[method]!;
       this.sql.exec(
-        `INSERT INTO _ds_metric_methods (method, calls, errors, refusals, latency) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (method) DO UPDATE SET calls = calls + excluded.calls, errors = errors + excluded.errors,
-           refusals = refusals + excluded.refusals, latency = excluded.latency`,
-        method, m.calls, m.errors, m.refusals, JSON.stringify(latency.snapshot()),
+        "INSERT OR REPLACE INTO _ds_metric_methods (method, calls, errors, refusals, latency) VALUES (?, ?, ?, ?, ?)",
+        method, m.calls, m.errors, m.refusals, JSON.stringify(m.latency),
       );
     }
     const calls = this.slotCalls;
