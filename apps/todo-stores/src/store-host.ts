@@ -162,7 +162,7 @@ export class StoreHost {
     const content = this.store(key).store.getContent();
     this.disconnect(key, 1012, "store moving; reconnect");
     // The persisted row is the copy as it is (an absent store: an empty one).
-    const data = this.sql.exec<{ content: string }>("SELECT content FROM stores WHERE key = ?", key).toArray()[0]?.content ?? EMPTY_COPY;
+    const data = this.sql.exec<{ content: string }>("SELECT content FROM stores WHERE key = ?", key).toArray()[0]?.content ?? EMPTY_COPY();
     return { data, hash: await contentHash(content), epoch };
   }
 
@@ -383,8 +383,9 @@ export class StoreHost {
 }
 
 const EMPTY_ETAG = '"empty"';
-/** The copy of a store nobody wrote yet. */
-const EMPTY_COPY = stringifyWithUndefined(createMergeableStore().getMergeableContent());
+/** The copy of a store nobody wrote yet (made on first use: a store's id is random, and the global scope may not use randomness). */
+let emptyCopy: string | undefined;
+const EMPTY_COPY = () => (emptyCopy ??= stringifyWithUndefined(createMergeableStore().getMergeableContent()));
 
 /** Rows in all tables of `store`, without copying its content. */
 function rowsOf(store: MergeableStore): number {
