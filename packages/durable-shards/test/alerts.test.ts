@@ -47,6 +47,59 @@ describe("evaluateAlerts", () => {
     expect(byName(again).get("key_count/")?.firing).toBe(false);
   });
 
+  it("fires, holds and clears each of the six alerts at its own threshold", () => {
+    const gib = 1024 ** 3;
+    const line = 0.8 * 10 * gib;
+    const latency = (seconds: number) => {
+      const h = new Histogram();
+      for (let i = 0; i < 100; i++) h.observe(seconds);
+      return h;
+    };
+    // Per alert: input above the threshold, between the clear line and it, and below the clear line.
+    const cases: { alert: string; above: Partial<AlertInput>; between: Partial<AlertInput>; below: Partial<AlertInput> }[] = [
+      {
+        alert: "storage/s0",
+        above: { shards: [{ shard: "s0", load: 0, storageBytes: line + 1 }] },
+        between: { shards: [{ shard: "s0", load: 0, storageBytes: line * 0.95 }] },
+        below: { shards: [{ shard: "s0", load: 0, storageBytes: line * 0.85 }] },
+      },
+      {
+        alert: "shard_load/s0",
+        above: { shards: [{ shard: "s0", load: 801, storageBytes: 0 }] },
+        between: { shards: [{ shard: "s0", load: 750, storageBytes: 0 }] },
+        below: { shards: [{ shard: "s0", load: 700, storageBytes: 0 }] },
+      },
+      {
+        alert: "latency_p99/",
+        above: { window: { calls: 100, errors: 0, latency: latency(2.4) } },
+        between: { window: { calls: 100, errors: 0, latency: latency(0.95) } },
+        below: { window: { calls: 100, errors: 0, latency: latency(0.3) } },
+      },
+      {
+        alert: "error_rate/",
+        above: { window: { calls: 100, errors: 2, latency: new Histogram() } },
+        between: { window: { calls: 10_000, errors: 95, latency: new Histogram() } },
+        below: { window: { calls: 10_000, errors: 80, latency: new Histogram() } },
+      },
+      { alert: "key_count/", above: { rows: 1_001 }, between: { rows: 950 }, below: { rows: 899 } },
+      {
+        alert: "change_stuck/",
+        above: { change: { phase: "copying", updatedAt: 1_000 - 900_001 } },
+        between: { change: { phase: "copying", updatedAt: 1_000 - 850_000 } },
+        below: { change: { phase: "copying", updatedAt: 1_000 - 60_000 } },
+      },
+    ];
+    for (const { alert, above, between, below } of cases) {
+      const state = (alerts: Alert[]) => byName(alerts).get(alert)?.firing;
+      expect(state(evaluateAlerts(settings, input(between), new Map())), `${alert} below its threshold`).toBe(false);
+      const fired = evaluateAlerts(settings, input(above), new Map());
+      expect(state(fired), `${alert} above its threshold`).toBe(true);
+      const held = evaluateAlerts(settings, input(between), byName(fired));
+      expect(state(held), `${alert} between the clear line and the threshold`).toBe(true);
+      expect(state(evaluateAlerts(settings, input(below), byName(held))), `${alert} below the clear line`).toBe(false);
+    }
+  });
+
   it("does not judge latency or error rate on fewer calls than minCalls", () => {
     const alerts = evaluateAlerts(settings, input({ window: { calls: 19, errors: 19, latency: new Histogram() } }), new Map());
     expect(firing(alerts)).toEqual([]);

@@ -21,6 +21,27 @@ async function callsPerShard(keyspace: string): Promise<Map<string, number>> {
   return new Map(m!.shards.map((s) => [s.shard, Object.values(s.methods).reduce((n, c) => n + c.calls, 0)]));
 }
 
+/**
+ * One series of `family` parsed on its own: the parser folds a labelled histogram's series into
+ * one set of buckets, so each is given to it alone (its HELP and TYPE lines, and its samples).
+ */
+function seriesOf(text: string, family: string, labels: Record<string, string>) {
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  const lines = text.split("\n").filter((line) =>
+    line === `# HELP ${family}` || line.startsWith(`# HELP ${family} `) || line === `# TYPE ${family} histogram` || line.startsWith(`# TYPE ${family} `) ||
+    ((line.startsWith(`${family}{`) || line.startsWith(`${family}_`)) && wanted.every((w) => line.includes(w))),
+  );
+  const [parsed] = parsePrometheusTextFormat(`${lines.join("\n")}\n`);
+  return parsed!;
+}
+
+/** The value of the one sample of `family` with `labels`. */
+function valueOf(text: string, family: string, labels: Record<string, string>): number {
+  const samples = parsePrometheusTextFormat(text).find((f) => f.name === family)!.metrics.filter((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v));
+  expect(samples.length, `${family} ${JSON.stringify(labels)}`).toBe(1);
+  return Number(samples[0]!.value);
+}
+
 afterEach(() => vi.restoreAllMocks());
 
 describe("metrics", () => {
@@ -32,11 +53,13 @@ describe("metrics", () => {
     const families = new Map(parsePrometheusTextFormat(text).map((f) => [f.name, f]));
     for (const expected of [
       "durable_shards_calls_total", "durable_shards_errors_total", "durable_shards_refusals_total", "durable_shards_call_duration_seconds",
-      "durable_shards_shard_up", "durable_shards_shard_load", "durable_shards_storage_bytes", "durable_shards_table_rows", "durable_shards_slot_load",
-      "durable_shards_hot_key_calls", "durable_shards_map_version", "durable_shards_change_in_progress", "durable_shards_move_pause_seconds", "durable_shards_alert",
+      "durable_shards_shard_up", "durable_shards_shard_load", "durable_shards_shard_slots", "durable_shards_storage_bytes", "durable_shards_table_rows",
+      "durable_shards_table_bytes", "durable_shards_slot_load", "durable_shards_hot_key_calls", "durable_shards_map_version", "durable_shards_load_max_over_mean",
+      "durable_shards_change_in_progress", "durable_shards_autoscaler_enabled", "durable_shards_move_pause_seconds", "durable_shards_alert",
     ]) {
       expect(families.has(expected), expected).toBe(true);
     }
+    expect(families.size).toBe(18);
     const calls = families.get("durable_shards_calls_total")!;
     expect(calls.type).toBe("COUNTER");
     const puts = calls.metrics.filter((m) => m.labels?.method === "put" && m.labels.keyspace === name);
@@ -47,6 +70,25 @@ describe("metrics", () => {
     const rows = families.get("durable_shards_table_rows")!.metrics.reduce((n, m) => n + Number(m.value ?? 0), 0);
     expect(rows).toBe(8);
     expect(families.get("durable_shards_shard_up")!.metrics.map((m) => m.value)).toEqual(["1", "1"]);
+    const sum = (family: string) => families.get(family)!.metrics.reduce((n, m) => n + Number(m.value ?? 0), 0);
+    expect(sum("durable_shards_shard_slots")).toBe(256);
+    // 8 rows of "v": each key's text and value, at least 3 bytes a row.
+    expect(sum("durable_shards_table_bytes")).toBeGreaterThanOrEqual(8 * 3);
+    for (const m of families.get("durable_shards_storage_bytes")!.metrics) expect(Number(m.value)).toBeGreaterThan(4_096);
+    expect(valueOf(text, "durable_shards_map_version", { keyspace: name })).toBe(1);
+    expect(valueOf(text, "durable_shards_load_max_over_mean", { keyspace: name })).toBeGreaterThanOrEqual(1);
+    expect(valueOf(text, "durable_shards_autoscaler_enabled", { keyspace: name })).toBe(0);
+    expect(valueOf(text, "durable_shards_change_in_progress", { keyspace: name })).toBe(0);
+    // Each labelled histogram series: cumulative buckets, the +Inf bucket equal to its calls.
+    const perShard = families.get("durable_shards_calls_total")!.metrics.filter((m) => m.labels?.method === "put" && m.labels.keyspace === name);
+    for (const calls of perShard) {
+      const histogram = seriesOf(text, "durable_shards_call_duration_seconds", { keyspace: name, shard: calls.labels!.shard!, method: "put" });
+      expect(histogram.type).toBe("HISTOGRAM");
+      const buckets = histogram.metrics[0]!.buckets!;
+      const counts = Object.values(buckets).map(Number);
+      expect(counts).toEqual([...counts].sort((a, b) => a - b));
+      expect(buckets["+Inf"]).toBe(calls.value);
+    }
   });
 
   it("gives the same data as JSON: load per shard and per slot range, hot keys with their shard", async () => {
@@ -59,6 +101,28 @@ describe("metrics", () => {
     expect(m!.slotLoad.buckets.reduce((a, b) => a + b, 0)).toBeCloseTo(m!.load.total, 6);
     expect(m!.shards.every((s) => s.up)).toBe(true);
   });
+});
+
+describe("metrics of a change", () => {
+  it("show the change in progress while it runs, then each move's pause, with the map's new version and slots", async () => {
+    const { name, router } = await metered(1, 64);
+    for (let i = 0; i < 40; i++) await router.get(`doc:${i}`).put("x".repeat(8_000));
+    // Slowed to 64 KiB/s, so the copy of about 150 KiB runs for seconds.
+    const started = await directory().addShards(name, 1, { wait: false, copyBytesPerSecond: 65_536 });
+    expect(started.started).toBe(true);
+    expect(valueOf(await metricsText(env.DIRECTORY, { keyspace: name }), "durable_shards_change_in_progress", { keyspace: name })).toBe(1);
+    for (let i = 0; i < 400 && (await directory().getChange(name))?.phase !== "done"; i++) await sleep(50);
+    expect((await directory().getChange(name))?.phase).toBe("done");
+
+    const text = await metricsText(env.DIRECTORY, { keyspace: name });
+    expect(valueOf(text, "durable_shards_change_in_progress", { keyspace: name })).toBe(0);
+    expect(valueOf(text, "durable_shards_map_version", { keyspace: name })).toBe(2);
+    expect(valueOf(text, "durable_shards_shard_slots", { keyspace: name, shard: "s1" })).toBe(32);
+    const pauses = seriesOf(text, "durable_shards_move_pause_seconds", { keyspace: name }).metrics[0]!.buckets!;
+    expect(pauses["+Inf"]).toBe("1");
+    const rows = parsePrometheusTextFormat(text).find((f) => f.name === "durable_shards_table_rows")!.metrics;
+    expect(rows.reduce((n, m) => n + Number(m.value), 0)).toBe(40);
+  }, 30_000);
 });
 
 describe("rebalance by load", () => {
@@ -99,6 +163,10 @@ describe("rebalance by load", () => {
     const plan = await directory().rebalance(name, { by: "load", dryRun: true });
     const slot = (await router.map()).slotFor("celebrity");
     expect(plan.hotSlots).toEqual([expect.objectContaining({ slot, keys: ["celebrity"] })]);
+    const owner = (await router.map()).shardOfKey("celebrity").id;
+    await directory().rebalance(name, { by: "load" });
+    await router.refresh();
+    expect((await router.map()).shardOfKey("celebrity").id).toBe(owner);
   });
 
   it("balances by storage too, and refuses unknown strategies", async () => {
@@ -131,6 +199,10 @@ describe("alerts", () => {
     const first = await directory().observe(name);
     const firing = (alerts: { name: string; firing: boolean }[]) => alerts.filter((a) => a.firing).map((a) => a.name).sort();
     expect(firing(first.alerts)).toEqual(["error_rate", "key_count"]);
+    const alertMetric = async (alert: string, severity: string) => valueOf(await metricsText(env.DIRECTORY, { keyspace: name }), "durable_shards_alert", { keyspace: name, name: alert, severity });
+    expect(await alertMetric("error_rate", "critical")).toBe(1);
+    expect(await alertMetric("key_count", "warning")).toBe(1);
+    expect(await alertMetric("latency_p99", "warning")).toBe(0);
     expect((await directory().alerts(name)).map((a) => a.name).sort()).toEqual(["error_rate", "key_count"]);
 
     // 10 rows is under the threshold but above 90 % of it: still firing. Clean calls clear the error rate.
@@ -146,8 +218,8 @@ describe("alerts", () => {
       expect.objectContaining({ state: "resolved", name: "error_rate" }),
       expect.objectContaining({ state: "resolved", name: "key_count" }),
     ]);
-    const text = await metricsText(env.DIRECTORY, { keyspace: name });
-    expect(parsePrometheusTextFormat(text).find((f) => f.name === "durable_shards_alert")!.metrics.length).toBeGreaterThan(0);
+    expect(await alertMetric("error_rate", "critical")).toBe(0);
+    expect(await alertMetric("key_count", "warning")).toBe(0);
   });
 
   it("refuses bad settings with a precise error and keeps the old ones", async () => {

@@ -1,6 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { MapCache, ShardRouter, hashKey, isFailure, slotOfHash, type ShardReport } from "../src/index.js";
+import { ShardMeasurement } from "../src/shard-metrics.js";
 import { directory, uniqueName } from "./helpers.js";
 import type { MeteredKv } from "./fixtures/worker.js";
 
@@ -38,6 +39,16 @@ function flushedCalls(stub: DurableObjectStub<MeteredKv>): Promise<number> {
   return runInDurableObject(stub, (_, state) => state.storage.sql.exec<{ n: number }>("SELECT COALESCE(SUM(calls), 0) AS n FROM _ds_metric_methods").one().n);
 }
 
+/** Evicts every shard of `ids`, and checks each object really restarted (its instance id changed). */
+async function evictAll(router: ShardRouter<MeteredKv>, ids: string[]): Promise<void> {
+  for (const id of ids) {
+    const before = await router.shard(id).instance();
+    // The abort answers the call that made it with an error: that is the eviction itself.
+    await router.shard(id).evict().catch(() => undefined);
+    expect(await router.shard(id).instance(), `shard ${id} restarted`).not.toBe(before);
+  }
+}
+
 async function until(check: () => Promise<boolean>, what: string): Promise<void> {
   for (let i = 0; i < 100; i++) {
     if (await check()) return;
@@ -59,7 +70,7 @@ describe("per-shard measurement", () => {
 
     // The timer flushes the counts to storage; then every shard is evicted.
     await until(async () => (await Promise.all(ids.map((id) => flushedCalls(stub(id))))).reduce((a, b) => a + b) === 55, "the flush");
-    for (const id of ids) await router.shard(id).evict().catch(() => undefined);
+    await evictAll(router, ids);
 
     const after = sums(await Promise.all(ids.map((id) => report(stub(id)))));
     expect(after.put).toMatchObject({ calls: 30, latencyCount: 30 });
@@ -78,11 +89,24 @@ describe("per-shard measurement", () => {
     for (let i = 0; i < 12; i++) await router.get(`k${i}`).put("v");
     await until(async () => (await flushedCalls(stub(ids[0]!))) === 12, "the flush");
     for (let i = 0; i < 4; i++) await router.get(`k${i}`).get();
-    await router.shard(ids[0]!).evict().catch(() => undefined);
+    await evictAll(router, ids);
     const counts = sums([await report(stub(ids[0]!))]);
     expect(counts.put?.calls).toBe(12);
     // The 4 reads came after the last flush: at most they are lost, never counted twice.
     expect(counts.get?.calls ?? 0).toBeLessThanOrEqual(4);
+  });
+
+  it("writes nothing to storage per call: counts stay in memory until a flush writes them in one go", async () => {
+    const { ids, stub } = await meteredKeyspace(1);
+    await runInDurableObject(stub(ids[0]!), (_, state) => {
+      const measure = new ShardMeasurement(state.storage.sql, { flushIntervalMs: 60_000 });
+      const stored = () => state.storage.sql.exec<{ n: number }>("SELECT COALESCE(SUM(calls), 0) AS n FROM _ds_metric_methods WHERE method = 'probe'").one().n;
+      for (let i = 0; i < 500; i++) measure.served("probe", i % 64, 64, `key:${i % 7}`, hashKey(`key:${i % 7}`), 0.001, false);
+      expect(stored()).toBe(0);
+      expect(measure.methodCounts().probe?.calls).toBe(500);
+      measure.flush();
+      expect(stored()).toBe(500);
+    });
   });
 
   it("counts refusals of calls for slots a shard does not own", async () => {
