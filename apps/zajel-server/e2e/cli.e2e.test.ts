@@ -1,9 +1,9 @@
 // End to end: the durable-shards CLI (the library's bin, as `npx durable-shards` runs it) against
 // the server started by the README's start command, while `ws` clients pair and relays use the
-// bootstrap API. The `codes` and `servers` keyspaces change shards under that traffic, and no
-// client may see an error. One `--wait` runs in a pseudo-terminal (`script`), so the progress
-// bars are really drawn.
-import { execFile, spawnSync } from "node:child_process";
+// bootstrap API. The `codes` and `servers` keyspaces change shards, and keyspaces are backed up
+// and restored, under that traffic, and no client may see an error. Commands that follow progress
+// run in a pseudo-terminal (`script`), so the bars are really drawn and Ctrl-C is really typed.
+import { execFile, spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
@@ -113,6 +113,27 @@ function traffic(base: string) {
   };
 }
 
+/**
+ * Runs the CLI in a pseudo-terminal (`script`), as at a terminal: cli-progress draws its bars only
+ * to a TTY, and what is typed (Ctrl-C is "\x03") goes through the terminal's line discipline.
+ * Runs asynchronously, so the traffic of this process goes on meanwhile.
+ */
+function terminal(...args: string[]) {
+  const child = spawn("script", ["-qfec", [process.execPath, BIN, ...args].join(" "), "/dev/null"], { env, stdio: ["pipe", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code))).finally(() => clearTimeout(timer));
+  return {
+    output: () => output,
+    type: (keys: string) => child.stdin.write(keys),
+    /** Resolves once the output matches `pattern`. */
+    shows: (pattern: RegExp) => expect.poll(() => output, { timeout: 60_000, interval: 100 }).toMatch(pattern),
+    exited,
+  };
+}
+
 beforeAll(async () => {
   server = await startServer({ ADMIN_TOKEN: TOKEN, SERVER_REGISTRY_SECRET: SECRET, LIST_SNAPSHOT_FRESH_MS: "0" });
   env = { ...process.env, DURABLE_SHARDS_URL: `${server.base}/_shards`, DURABLE_SHARDS_TOKEN: TOKEN };
@@ -120,7 +141,7 @@ beforeAll(async () => {
 afterAll(() => server?.stop(), 20_000);
 
 describe("durable-shards CLI against the running server", () => {
-  it("reshards codes and servers under client traffic, with zero client errors", async () => {
+  it("reshards codes and servers, follows, detaches, aborts, backs up and restores, under client traffic with zero client errors", async () => {
     const load = traffic(server.base);
     try {
       // The traffic creates both keyspaces (each on first use).
@@ -135,31 +156,70 @@ describe("durable-shards CLI against the running server", () => {
       // Local state persists across runs, so shard ids are read, not assumed.
       const ids = async (keyspace: string) => (await json<{ shards: { id: string }[] }>("map", keyspace)).shards.map((s) => s.id);
       const codesBefore = await ids("codes");
+      const versionOf = async (keyspace: string) => (await json<{ version: number }>("map", keyspace)).version;
+      const codesVersion = await versionOf("codes");
 
-      // In a pseudo-terminal: the bars are drawn (cli-progress writes them only to a TTY).
-      const pty = spawnSync("script", ["-qfec", `${process.execPath} ${BIN} add-shards codes 2 --wait`, "/dev/null"], { env, encoding: "utf8", timeout: 120_000 });
-      expect(pty.status, pty.stdout + pty.stderr).toBe(0);
-      expect(pty.stdout).toMatch(/change v\d+ +\|[█░]+\|/);
-      expect(pty.stdout).toMatch(/s\d+ → s\d+ +\|/);
-      expect(pty.stdout).toMatch(/done: map version \d+, \d+ moves/);
+      // In a pseudo-terminal: the bars are drawn, for the whole change and per move.
+      const added2 = terminal("add-shards", "codes", "2", "--wait");
+      expect(await added2.exited, added2.output()).toBe(0);
+      expect(added2.output()).toMatch(/change v\d+ +\|[█░]+\|/);
+      expect(added2.output()).toMatch(/s\d+ → s\d+ +\|/);
+      expect(added2.output()).toMatch(/done: map version \d+, \d+ moves/);
       const added = (await ids("codes")).filter((id) => !codesBefore.includes(id));
       expect(added).toHaveLength(2);
+      expect(await versionOf("codes")).toBe(codesVersion + 1);
 
-      const serversBefore = await ids("servers");
       const servers = await json<{ phase: string; version: number }>("add-shards", "servers", "1", "--wait");
       expect(servers.phase).toBe("done");
+      const rebalance = await json<{ dryRun: boolean; predicted: { by: string; before: number; after: number } }>("rebalance", "codes", "--by", "load", "--dry-run");
+      expect(rebalance).toMatchObject({ dryRun: true, predicted: { by: "load" } });
+      expect((await cli("rebalance", "codes", "--by", "slots", "--dry-run")).stdout).toMatch(/predicted/);
       const removed = await json<{ phase: string }>("remove-shards", "codes", ...added, "--wait");
       expect(removed.phase).toBe("done");
       expect(await ids("codes")).toEqual(codesBefore);
 
-      // A change copying megabytes at 64 KiB/s takes a while: it is aborted while it runs.
+      // The operator's read commands, as text and as JSON.
+      const top = await json<{ keys: { key: string; shard: string }[]; errorBound: number }>("top", "codes");
+      expect(top.keys.length).toBeGreaterThan(0);
+      expect((await cli("top", "codes")).stdout).toMatch(/^key\s+shard\s+slot\s+calls/m);
+      expect(await json("diagnose", "codes")).toMatchObject({ keyspace: "codes", healthy: true });
+      expect(Array.isArray(await json("alerts", "--all"))).toBe(true);
+      expect((await cli("alerts")).code).toBe(0);
+
+      // Backed up before a change runs; restored in place after it was aborted.
       await fillChunks(server.base, 240);
       const chunksBefore = await ids("chunks");
-      const started = await json<{ started: boolean }>("add-shards", "chunks", "1", "--copy-rate", "65536");
+      const chunksBackup = await json<{ id: string; phase: string; rows: number }>("backup", "chunks", "--wait");
+      expect(chunksBackup.phase).toBe("done");
+      expect(chunksBackup.rows).toBeGreaterThanOrEqual(240);
+
+      // A change copying megabytes at 64 KiB/s takes a while. Followed in a terminal, Ctrl-C
+      // detaches and leaves it running; then it is aborted.
+      const started = await json<{ started: boolean; version: number }>("add-shards", "chunks", "1", "--copy-rate", "65536");
       expect(started.started).toBe(true);
-      const aborted = await json<{ phase: string }>("abort", "chunks");
-      expect(aborted.phase).toBe("rolled back");
+      const follow = terminal("change", "chunks");
+      await follow.shows(/change v\d+ +\|/);
+      follow.type("\x03");
+      expect(await follow.exited, follow.output()).toBe(0);
+      expect(follow.output()).toMatch(/detached: the change goes on on the server/);
+      const status = await json<{ keyspaces: { name: string; change: { version: number; phase: string } | null }[] }>("status");
+      const running = status.keyspaces.find((k) => k.name === "chunks")?.change;
+      expect(running?.version).toBe(started.version);
+      expect(["done", "rolled back", "failed"]).not.toContain(running?.phase);
+      const aborted = await json<{ phase: string; version: number }>("abort", "chunks");
+      expect(aborted).toMatchObject({ phase: "rolled back", version: started.version });
       expect(await ids("chunks")).toEqual(chunksBefore);
+
+      const inPlace = await json<{ phase: string; verified: boolean; rows: number }>("restore", "chunks", chunksBackup.id);
+      expect(inPlace).toMatchObject({ phase: "done", verified: true, rows: chunksBackup.rows });
+
+      const serversBackup = await json<{ id: string; phase: string }>("backup", "servers", "--wait");
+      expect(serversBackup.phase).toBe("done");
+      expect((await json<{ id: string }[]>("backups", "servers")).map((b) => b.id)).toContain(serversBackup.id);
+      expect((await cli("backups", "servers")).stdout).toContain(serversBackup.id);
+      const copy = terminal("restore", "servers", serversBackup.id, "--into", `servers-copy-${Date.now()}`);
+      expect(await copy.exited, copy.output()).toBe(0);
+      expect(copy.output()).toMatch(/restored bk-[^ ]+ into servers-copy-\d+: [\d,]+ rows, checksums equal/);
 
       const counts = load.counts();
       expect(counts.pairings).toBeGreaterThanOrEqual(3);
@@ -170,17 +230,8 @@ describe("durable-shards CLI against the running server", () => {
     expect(load.errors).toEqual([]);
   }, 240_000);
 
-  it("backs up, lists and restores a keyspace, and answers misuse with one line and a non-zero exit", async () => {
-    const job = await json<{ id: string; phase: string; rows: number }>("backup", "servers", "--wait");
-    expect(job.phase).toBe("done");
-    const list = await json<{ id: string }[]>("backups", "servers");
-    expect(list.map((b) => b.id)).toContain(job.id);
-    const restored = await json<{ phase: string; verified: boolean }>("restore", "servers", job.id, "--into", `servers-copy-${Date.now()}`);
-    expect(restored).toMatchObject({ phase: "done", verified: true });
-    const table = await cli("backups", "servers");
-    expect(table.stdout).toContain(job.id);
-
-    for (const args of [["restore", "servers", "bk-none"], ["map", "no-such-keyspace"], ["abort", "codes"], ["add-shards", "codes", "0"], ["status", "--token", "wrong"]]) {
+  it("answers misuse with one line and a non-zero exit, never a stack trace", async () => {
+    for (const args of [["restore", "servers", "bk-none"], ["map", "no-such-keyspace"], ["abort", "codes"], ["add-shards", "codes", "0"], ["rebalance", "codes", "--by", "mood"], ["status", "--token", "wrong"]]) {
       const result = await cli(...args);
       expect(result.code, args.join(" ")).not.toBe(0);
       const lines = result.stderr.trim().split("\n");

@@ -8,6 +8,7 @@
  * change in progress) keep their codes (`http.ts`).
  */
 import { Hono, type Context } from "hono";
+import { basePath } from "hono/route";
 import { z } from "zod";
 import { directoryClient, type DirectoryClient, type DirectoryNamespace } from "./directory-client.js";
 import { ShardError } from "./errors.js";
@@ -38,6 +39,9 @@ const addSchema = changeLimits.extend({ shards: shardSpecsSchema });
 const removeSchema = changeLimits.extend({ shards: z.array(shardIdSchema).min(1, "name at least one shard") });
 const rebalanceSchema = rebalanceOptionsSchema.omit({ wait: true });
 const restoreSchema = z.strictObject({ into: keyspaceNameSchema.optional() });
+// Routes that take no options still refuse a body that has some (empty, or `{}`, is fine).
+const noOptions = z.strictObject({});
+const allSchema = z.enum(["0", "1"], "all must be 0 or 1").optional();
 
 /** The admin API as a Hono app, to mount at a path of the app's choosing. */
 export function adminApp<E extends object>(options: AdminOptions<E>): Hono<{ Bindings: E }> {
@@ -45,12 +49,12 @@ export function adminApp<E extends object>(options: AdminOptions<E>): Hono<{ Bin
   const client = (c: Context<{ Bindings: E }>) => directoryClient(options.directory(c.env), options.directoryName);
 
   // The page itself holds no data: it asks for the token and calls the API with it. Mounted at
-  // `/_shards`, Hono matches `/` at `/_shards` only; the page is wanted at `/_shards/` too, and no
-  // other route ends in a slash.
+  // `/_shards`, Hono matches `/` at `/_shards` only; the page is wanted at `/_shards/` too (its
+  // links are relative), and only there: any other path ending in a slash is not a route.
   app.get("/", (c) => c.html(dashboardHtml()));
 
   app.use("*", async (c, next) => {
-    if (c.req.method === "GET" && new URL(c.req.url).pathname.endsWith("/")) return c.html(dashboardHtml());
+    if (c.req.method === "GET" && c.req.path === `${basePath(c).replace(/\/$/, "")}/`) return c.html(dashboardHtml());
     if (!(await bearerMatches(options.token(c.env), c.req.header("authorization")))) {
       return c.json({ error: "Unauthorized", message: options.token(c.env) ? "a valid bearer token is required" : "the admin API has no token configured, so it refuses every request" }, 401, {
         "WWW-Authenticate": 'Bearer realm="durable-shards"',
@@ -100,17 +104,26 @@ export function adminApp<E extends object>(options: AdminOptions<E>): Hono<{ Bin
   });
   app.post("/api/keyspaces/:keyspace/rebalance", async (c) => started(c, await client(c).rebalance(ks(c), { ...(await body(c, rebalanceSchema)), wait: false })));
   app.get("/api/keyspaces/:keyspace/change", async (c) => c.json(await client(c).getChange(ks(c))));
-  app.post("/api/keyspaces/:keyspace/change/abort", async (c) => c.json(await client(c).abortChange(ks(c))));
+  app.post("/api/keyspaces/:keyspace/change/abort", async (c) => {
+    await body(c, noOptions);
+    return c.json(await client(c).abortChange(ks(c)));
+  });
   app.get("/api/keyspaces/:keyspace/diagnose", async (c) => c.json(await client(c).diagnose(ks(c))));
-  app.get("/api/alerts", async (c) => c.json(await client(c).alerts(undefined, c.req.query("all") === "1")));
+  app.get("/api/alerts", async (c) => c.json(await client(c).alerts(undefined, parse(allSchema, c.req.query("all"), "query all") === "1")));
   app.get("/api/keyspaces/:keyspace/settings", async (c) => c.json(await client(c).getSettings(ks(c))));
   app.patch("/api/keyspaces/:keyspace/settings", async (c) => c.json(await client(c).configureKeyspace(ks(c), await body(c, z.unknown()))));
   app.get("/api/keyspaces/:keyspace/autoscaler", async (c) => c.json(await client(c).autoscaler(ks(c))));
-  app.post("/api/keyspaces/:keyspace/autoscaler/pause", async (c) => c.json(await client(c).pauseAutoscaler(ks(c))));
-  app.post("/api/keyspaces/:keyspace/autoscaler/resume", async (c) => c.json(await client(c).resumeAutoscaler(ks(c))));
+  app.post("/api/keyspaces/:keyspace/autoscaler/pause", async (c) => {
+    await body(c, noOptions);
+    return c.json(await client(c).pauseAutoscaler(ks(c)));
+  });
+  app.post("/api/keyspaces/:keyspace/autoscaler/resume", async (c) => {
+    await body(c, noOptions);
+    return c.json(await client(c).resumeAutoscaler(ks(c)));
+  });
   app.get("/api/keyspaces/:keyspace/backups", async (c) => c.json(await client(c).listBackups(ks(c))));
   app.post("/api/keyspaces/:keyspace/backups", async (c) => {
-    await body(c, z.strictObject({}));
+    await body(c, noOptions);
     return c.json(await client(c).backup(ks(c), { wait: false }), 202);
   });
   app.post("/api/keyspaces/:keyspace/backups/:id/restore", async (c) => {

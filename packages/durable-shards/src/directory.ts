@@ -452,7 +452,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
         if (!pending) {
           const latest = this.changes.latestRecord(name);
           if (latest?.phase === "rolled back" && (latest.finishedAt ?? 0) >= requestedAt) return statusOf(latest);
-          throw new ShardError("InvalidArgument", `keyspace '${name}' has no change in progress to roll back`);
+          throw new ShardError("NoChange", `keyspace '${name}' has no change in progress to roll back`);
         }
         const ctx = this.changeContext(name, pending);
         await this.rollBack(ctx, ABORTED);

@@ -21,6 +21,7 @@ export type ShardErrorCode =
   | "ShardExists"
   | "LastShard"
   | "ChangeInProgress"
+  | "NoChange"
   | "RolledBack"
   | "WrongShard"
   | "NotInitialized"
@@ -94,6 +95,7 @@ const CODES: ReadonlySet<string> = new Set<ShardErrorCode>([
   "ShardExists",
   "LastShard",
   "ChangeInProgress",
+  "NoChange",
   "RolledBack",
   "WrongShard",
   "NotInitialized",

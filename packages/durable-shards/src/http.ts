@@ -17,6 +17,8 @@ const STATUS: Partial<Record<string, number>> = {
   ShardExists: 409,
   LastShard: 409,
   ChangeInProgress: 409,
+  // An abort with nothing to abort: the keyspace's state, not the request, is in the way.
+  NoChange: 409,
   RolledBack: 409,
   DeadlineExceeded: 504,
   // Some shards did not answer: the service is partly unavailable, not the request wrong.

@@ -1,7 +1,8 @@
 import { env } from "cloudflare:test";
+import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { adminApp } from "../src/index.js";
-import { createKv, kvRouter } from "./helpers.js";
+import { createKv, directory, kvRouter } from "./helpers.js";
 import type { TestEnv } from "./fixtures/worker.js";
 
 const TOKEN = "test-admin-token-0123456789";
@@ -63,7 +64,14 @@ describe("admin API", () => {
       [`${k}/remove-shards`, { method: "POST", body: JSON.stringify({ shards: ["s0"] }) }, 409],
       [`${k}/rebalance`, { method: "POST", body: JSON.stringify({ by: "mood" }) }, 400],
       [`${k}/rebalance`, { method: "POST", body: "[]" }, 400],
-      [`${k}/change/abort`, { method: "POST" }, 400],
+      [`${k}/change/abort`, { method: "POST" }, 409],
+      [`${k}/change/abort`, { method: "POST", body: JSON.stringify({ force: true }) }, 400],
+      [`${k}/autoscaler/pause`, { method: "POST", body: "pause" }, 400],
+      [`${k}/autoscaler/resume`, { method: "POST", body: JSON.stringify({ now: 1 }) }, 400],
+      ["/api/alerts?all=yes", undefined, 400],
+      // Only the mount point serves the page; another path ending in a slash is not a route.
+      [`${k}/`, undefined, 404],
+      ["/api/keyspaces/", undefined, 404],
       ["/api/keyspaces/no-such-keyspace/diagnose", undefined, 404],
       ["/api/keyspaces/no-such-keyspace/change", undefined, 404],
       [`${k}/settings`, { method: "PATCH", body: JSON.stringify({ alerts: { errorRate: 7 } }) }, 400],
@@ -94,6 +102,44 @@ describe("admin API", () => {
     }
     // Nothing changed.
     expect(await json(await call(k))).toMatchObject({ version: 1, shards: [expect.objectContaining({ id: "s0" })] });
+  });
+
+  it("answers every read and operator route that takes no change with its data", async () => {
+    const name = await createKv(2);
+    const { router } = kvRouter(name);
+    for (let i = 0; i < 20; i++) await router.get(`k${i}`).put("v");
+    const ok = async <T = Record<string, unknown>>(path: string, init?: RequestInit): Promise<T> => {
+      const response = await call(path, init);
+      expect({ path, status: response.status }).toEqual({ path, status: 200 });
+      return json<T>(response);
+    };
+    const k = `/api/keyspaces/${name}`;
+    expect((await ok<{ name: string }[]>("/api/keyspaces")).map((x) => x.name)).toContain(name);
+    const metrics = await ok<{ keyspace: string; shards: unknown[] }[]>("/api/metrics");
+    expect(metrics.find((m) => m.keyspace === name)?.shards).toHaveLength(2);
+    expect(await ok(`${k}/map`)).toMatchObject({ version: 1 });
+    expect(await ok(`${k}/hot-keys`)).toMatchObject({ keys: expect.any(Array) });
+    expect(await ok(`${k}/diagnose`)).toMatchObject({ keyspace: name });
+    expect(Array.isArray(await ok("/api/alerts"))).toBe(true);
+    await directory().observe(name);
+    const all = await ok<{ keyspace: string; name: string }[]>("/api/alerts?all=1");
+    expect(all.filter((a) => a.keyspace === name).map((a) => a.name)).toContain("error_rate");
+    expect((await ok<{ alerts: { errorRate: number } }>(`${k}/settings`)).alerts.errorRate).toBe(0.01);
+    const patched = await ok<{ alerts: { errorRate: number; p99Seconds: number } }>(`${k}/settings`, { method: "PATCH", body: JSON.stringify({ alerts: { errorRate: 0.05 } }) });
+    expect(patched.alerts).toMatchObject({ errorRate: 0.05, p99Seconds: 1 });
+    expect(await ok(`${k}/autoscaler`)).toMatchObject({ state: { paused: false } });
+    expect(await ok(`${k}/autoscaler/pause`, { method: "POST" })).toMatchObject({ paused: true });
+    expect(await ok(`${k}/autoscaler`)).toMatchObject({ state: { paused: true } });
+    expect(await ok(`${k}/autoscaler/resume`, { method: "POST", body: "{}" })).toMatchObject({ paused: false });
+    expect(await ok(`${k}/change`)).toMatchObject({ version: 1, phase: "done" });
+    // The page is served at the mount point with its slash, without a token.
+    const app2 = new Hono<{ Bindings: TestEnv }>().route("/_shards", app);
+    for (const path of ["/_shards", "/_shards/"]) {
+      const page = await app2.request(path, {}, env);
+      expect({ path, status: page.status }).toEqual({ path, status: 200 });
+      expect(await page.text()).toContain("<title>durable-shards</title>");
+    }
+    expect((await app2.request(`/_shards${k}/`, { headers: { authorization: `Bearer ${TOKEN}` } }, env)).status).toBe(404);
   });
 
   it("plans a dry run, starts the change, and reports its status until done", async () => {

@@ -146,7 +146,7 @@ describe("abortChange", () => {
     expect((await directory().diagnose(keyspace)).healthy).toBe(true);
     const none = await rejection(directory().abortChange(keyspace));
     expect(none).toBeInstanceOf(ShardError);
-    expect(none.message).toMatch(/\[InvalidArgument\] keyspace '.*' has no change in progress to roll back/);
+    expect(none.message).toMatch(/\[NoChange\] keyspace '.*' has no change in progress to roll back/);
   });
 });
 

@@ -42,6 +42,8 @@ export function program(out: (text: string) => void = (t) => process.stdout.writ
   const globals = (): Globals => cli.opts<Globals>();
   const conn = (): Connection => connection(globals());
   const emit = (value: unknown, text: () => string) => out(globals().json ? JSON.stringify(value, null, 2) : text());
+  /** Ctrl-C while following: the work goes on on the server; with --json, say so as JSON too. */
+  const detached = (what: Record<string, string>, text: string) => emit({ detached: true, ...what }, () => `detached: ${text}`);
   /** How progress is shown: bars on a terminal, lines in a pipe, nothing with --json. */
   const mode = () => (globals().json ? "quiet" : process.stdout.isTTY ? "bars" : "lines") as "bars" | "lines" | "quiet";
   const path = (keyspace: string, rest = "") => `/keyspaces/${encodeURIComponent(keyspace)}${rest}`;
@@ -80,7 +82,7 @@ export function program(out: (text: string) => void = (t) => process.stdout.writ
     if (!options.wait || !result.started) return emit(result, () => plan(result));
     if (!globals().json) out(plan(result));
     const end = await watchChange(conn(), keyspace, mode(), out);
-    if (end === undefined) return out("detached: the change goes on on the server (follow it with `durable-shards change`)");
+    if (end === undefined) return detached({ keyspace }, "the change goes on on the server (follow it with `durable-shards change`)");
     emit(end, () => `done: map version ${end.version}, ${end.totals.movesDone} moves, ${number(end.totals.slotsMoved)} slots, ${bytes(end.totals.bytes)} copied`);
   };
   const changeOptions = (command: Command) =>
@@ -106,7 +108,7 @@ export function program(out: (text: string) => void = (t) => process.stdout.writ
 
   cli.command("change").argument("<keyspace>", "keyspace", keyspaceArg).description("follow the keyspace's change (Ctrl-C detaches; it does not abort)").action(async (keyspace: string) => {
     const end = await watchChange(conn(), keyspace, mode(), out);
-    if (end === undefined) return out("detached: the change goes on on the server");
+    if (end === undefined) return detached({ keyspace }, "the change goes on on the server");
     emit(end, () => `done: map version ${end.version}, ${end.totals.movesDone} moves, ${number(end.totals.slotsMoved)} slots`);
   });
 
@@ -129,7 +131,7 @@ export function program(out: (text: string) => void = (t) => process.stdout.writ
     const job = await request<Job>(conn(), "POST", path(keyspace, "/backups"));
     if (!options.wait) return emit(job, () => `started backup ${job.id} (follow it with --wait, list it with \`durable-shards backups ${keyspace}\`)`);
     const end = await watchJob(conn(), job.id, mode(), out);
-    if (end === undefined) return out(`detached: backup ${job.id} goes on on the server`);
+    if (end === undefined) return detached({ job: job.id }, `backup ${job.id} goes on on the server`);
     emit(end, () => `backup ${end.id} done: ${number(end.rows)} rows, ${bytes(end.bytes)}`);
   });
 
@@ -150,7 +152,7 @@ export function program(out: (text: string) => void = (t) => process.stdout.writ
       const job = await request<Job>(conn(), "POST", path(keyspace, `/backups/${encodeURIComponent(backupId)}/restore`), options.into ? { into: options.into } : {});
       if (!options.wait) return emit(job, () => `started restore ${job.id}`);
       const end = await watchJob(conn(), job.id, mode(), out);
-      if (end === undefined) return out(`detached: restore ${job.id} goes on on the server`);
+      if (end === undefined) return detached({ job: job.id }, `restore ${job.id} goes on on the server`);
       emit(end, () => `restored ${backupId} into ${options.into ?? keyspace}: ${number(end.rows)} rows, checksums ${end.verified ? "equal" : "not checked"}`);
     });
 
