@@ -45,10 +45,14 @@ describe("backups", () => {
 
     for (const key of values.keys()) await router.get(key).delete();
     expect(await router.get("item:7").get()).toBeNull();
+    // Written after the backup: a restore replaces the keyspace's rows, so these go.
+    await router.get("item:7").put("written after the backup");
+    await router.get("new:after").put("not in the backup");
 
     const restored = await directory().restore(name, job.id);
     expect(restored).toMatchObject({ kind: "restore", phase: "done", verified: true, rows: 300, into: name });
     for (const [key, value] of values) expect(await router.get(key).get()).toBe(value);
+    expect(await router.get("new:after").get()).toBeNull();
     expect(await keyspaceChecksums(name)).toEqual(before);
   });
 
@@ -86,18 +90,24 @@ describe("backups", () => {
     const { name } = await filled(1, 10);
     const manual = await directory().backup(name);
     await directory().configureKeyspace(name, { backups: { everyMs: 500, keep: 2 } });
-    let scheduled: { id: string; scheduled: boolean }[] = [];
-    for (let i = 0; i < 60; i++) {
+    // Every scheduled backup seen while it runs (by when it started), until at least four have run.
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 150 && seen.size < 4; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      scheduled = (await directory().listBackups(name)).filter((b) => b.scheduled);
-      if (i > 25 && scheduled.length === 2) break;
+      const kept = (await directory().listBackups(name)).filter((b) => b.scheduled);
+      expect(kept.length).toBeLessThanOrEqual(2);
+      for (const b of kept) seen.set(b.id, b.startedAt);
     }
     await directory().configureKeyspace(name, { backups: { everyMs: 0 } });
+    expect(seen.size).toBeGreaterThanOrEqual(4);
     const all = await directory().listBackups(name);
-    expect(all.filter((b) => b.scheduled)).toHaveLength(2);
-    // The manual backup is not subject to retention.
-    expect(all.map((b) => b.id)).toContain(manual.id);
-    // More than two ran (the older ones were deleted), each a full backup.
+    const scheduled = all.filter((b) => b.scheduled).map((b) => b.id);
+    expect(scheduled).toHaveLength(2);
+    // The newest two are kept; the older ones are gone from the list and from the bucket.
+    const byAge = [...seen].sort((a, b) => a[1] - b[1]).map(([id]) => id);
+    expect(byAge.slice(-2).sort()).toEqual([...scheduled].sort());
+    for (const id of byAge.slice(0, -2)) expect(await env.BACKUPS.get(`${name}/${id}/manifest.json`)).toBeNull();
+    // In the bucket: the manual backup and the two kept, nothing of the deleted ones.
     const objects = await env.BACKUPS.list({ prefix: `${name}/`, delimiter: "/" });
     expect(objects.delimitedPrefixes).toHaveLength(3);
   });
