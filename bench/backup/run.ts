@@ -3,7 +3,9 @@
  * R2, on a local workerd started through Miniflare (its R2 is simulated in memory). Prints backup
  * and restore throughput in MB/s, and the steady request throughput (point reads and upserts)
  * while a backup runs over the same throughput without one (rounds before and after the backup),
- * each as calls over wall time, so a call held up by the backup counts against it.
+ * each as calls over wall time, so a call held up by the backup counts against it. The backup
+ * under load is rate limited (BACKUP_RATE, default 2 MiB/s); the same backup is then timed once
+ * more without the limit, for what the limit costs.
  */
 import { startWorker } from "../bundle.js";
 import { finish, fmt, heading, row, type Target } from "../report.js";
@@ -61,8 +63,23 @@ try {
   const restoreSeconds = (performance.now() - restoreStarted) / 1000;
   if (restored.phase !== "done") throw new Error(`restore ${restored.phase}: ${restored.error}`);
 
+  // The same backup once more without a rate limit, under the same load: what the limit buys.
+  let fast: { mb: number; seconds: number; rate: number } | undefined;
+  if (RATE > 0) {
+    await get("/unthrottle");
+    let fastDone = false;
+    const t = performance.now();
+    const unthrottled = get<Job>("/backup").finally(() => (fastDone = true));
+    const rounds: { calls: number; seconds: number }[] = [];
+    while (!fastDone) rounds.push(await round());
+    const finished = await unthrottled;
+    if (finished.phase !== "done") throw new Error(`backup ${finished.phase}: ${finished.error}`);
+    fast = { mb: finished.bytes / 1024 ** 2, seconds: (performance.now() - t) / 1000, rate: rate(rounds) };
+  }
+
   const mb = job.bytes / 1024 ** 2;
   row("backup", `${fmt(mb, 3)} MB in ${fmt(backupSeconds, 3)} s`, `${fmt(mb / backupSeconds, 3)} MB/s`, `${fmt(job.rows)} rows`);
+  if (fast) row("backup without the rate limit", `${fmt(fast.mb, 3)} MB in ${fmt(fast.seconds, 3)} s`, `${fmt(fast.mb / fast.seconds, 3)} MB/s`);
   row("restore (into a new keyspace, verified)", `${fmt(mb, 3)} MB in ${fmt(restoreSeconds, 3)} s`, `${fmt(mb / restoreSeconds, 3)} MB/s`, `checksums ${restored.verified ? "equal" : "NOT checked"}`);
   const steady = rate(baseline);
   const busy = rate(during);
@@ -70,8 +87,9 @@ try {
   row(`requests during the backup (${during.length} rounds)`, `${fmt(Math.round(busy))} calls/s`);
   const ratio = busy / steady;
   row("during / without", fmt(ratio, 3));
+  if (fast) row("during an unlimited backup / without (not a target)", fmt(fast.rate / steady, 3), `${fmt(Math.round(fast.rate))} calls/s`);
   const targets: Target[] = [
-    { name: "keyspace size", met: mb >= 50 || MB < 50, figure: `${fmt(mb, 3)} MB (≥ 50)` },
+    { name: "keyspace size", met: mb >= 50, figure: `${fmt(mb, 3)} MB (≥ 50)` },
     { name: "during/without a backup", met: ratio >= 0.8, figure: `${fmt(ratio, 3)} (≥ 0.8)` },
     { name: "restore verified", met: restored.verified === true, figure: String(restored.verified === true) },
   ];

@@ -1,6 +1,7 @@
 /**
  * Worker of bench:backup: one keyspace of 4 shards holding rows of a few KB, the directory, and
- * an R2 bucket. `/setup?mb=` fills it; `/backup` and `/restore?id=&into=` run a backup or a
+ * an R2 bucket. `/setup?mb=` fills it (`&rate=`: the backups' read rate limit), `/unthrottle`
+ * lifts that limit; `/backup` and `/restore?id=&into=` run a backup or a
  * restore to the end and answer its job; `/load?ms=&c=` serves point reads and upserts for `ms`
  * with `c` in flight and answers how many it did.
  */
@@ -68,6 +69,10 @@ export default {
         }
         return Response.json({ rows: count, bytes: count * ROW_BYTES });
       }
+      case "/unthrottle":
+        // An undefined setting is the default: no read rate limit.
+        await directory.configureKeyspace(KEYSPACE, { backups: { bytesPerSecond: undefined } });
+        return Response.json({ ok: true });
       case "/backup":
         return Response.json(await directory.backup(KEYSPACE));
       case "/restore":
