@@ -93,6 +93,7 @@ export function adminApp<E extends object>(options: AdminOptions<E>): Hono<{ Bin
   app.get("/api/keyspaces/:keyspace", async (c) => c.json(await client(c).getKeyspace(ks(c))));
   app.get("/api/keyspaces/:keyspace/map", async (c) => c.json(await client(c).getMap(ks(c))));
   app.get("/api/keyspaces/:keyspace/shards", async (c) => c.json((await client(c).metrics(ks(c)))[0]));
+  app.get("/api/keyspaces/:keyspace/load-history", async (c) => c.json(await client(c).loadHistory(ks(c))));
   app.get("/api/keyspaces/:keyspace/hot-keys", async (c) => c.json((await client(c).metrics(ks(c)))[0]!.hotKeys));
   app.post("/api/keyspaces/:keyspace/add-shards", async (c) => {
     const { shards, ...limits } = await body(c, addSchema);

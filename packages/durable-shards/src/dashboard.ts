@@ -2,7 +2,9 @@
  * The dashboard: one page, served by the admin API at its root, that reads the API with the
  * operator's token. It shows the keyspaces; per keyspace the slot map as a strip and a heatmap of
  * load per slot range over time (slot ranges down, time across); per shard load, storage and hot
- * keys; the running change with its moves' progress; alerts. From it an operator plans (dry run),
+ * keys; the running change with its moves' progress; alerts. The heatmap's past comes from the
+ * directory (a column per evaluation of the keyspace); each live snapshot adds a column, placed by
+ * its time. From it an operator plans (dry run),
  * applies and aborts a rebalance or a shard change. It follows the API's event stream (server-sent
  * events read with `fetch`, so the token travels in a header) and polls when the stream fails.
  * The layout is one column on a phone.
@@ -54,7 +56,7 @@ const PAGE = `<!doctype html>
   <div style="display:grid;gap:1rem;min-width:0">
     <section><h2 id="ks-title">…</h2><p class="muted" id="ks-summary"></p>
       <h3>Slot map</h3><canvas id="strip" height="28"></canvas>
-      <h3>Load per slot range over time</h3><canvas id="heat" height="160"></canvas><p class="muted">slot 0 at the top; each column one snapshot; darker is more calls/s</p></section>
+      <h3>Load per slot range over time</h3><canvas id="heat" height="160"></canvas><p class="muted" id="heat-legend">slot 0 at the top; time left to right; darker is more calls/s</p></section>
     <section><h2>Change</h2><div id="change"><p class="muted">no change</p></div>
       <form id="change-form">
         <select id="kind"><option value="rebalance">rebalance</option><option value="add-shards">add shards</option><option value="remove-shards">remove shards</option></select>
@@ -76,7 +78,9 @@ const fmt = (n) => n >= 100 ? Math.round(n).toLocaleString("en-US") : Number(n.t
 const bytes = (n) => n >= 1048576 ? (n / 1048576).toFixed(1) + " MiB" : n >= 1024 ? (n / 1024).toFixed(1) + " KiB" : n + " B";
 let token = new URLSearchParams(location.hash.slice(1)).get("token") || sessionStorage.getItem("durable-shards-token") || "";
 let selected = null, snapshot = null;
-const history = new Map();
+// Heatmap columns per keyspace ({ at, buckets }, oldest first): the directory's past, then live snapshots.
+const history = new Map(), pastLoaded = new Set();
+const LIVE_COLUMNS = 900;
 const COLOURS = ["#3b7be0", "#e0873b", "#3bb07a", "#b03ba5", "#c9b43a", "#3bbcc9", "#e04b3b", "#7a6ee0", "#8c8c8c", "#5f9e3b"];
 
 async function api(path, init = {}) {
@@ -102,7 +106,7 @@ function render() {
   if (!ks || !m) return;
   $("ks-title").textContent = ks.name;
   $("ks-summary").textContent = "map version " + ks.version + " · " + ks.shards.length + " shards · " + ks.slotCount + " slots · " + fmt(m.load.total) + " calls/s · heaviest/mean " + m.load.maxOverMean.toFixed(2);
-  drawStrip(ks); drawHeat(m);
+  drawStrip(ks); drawHeat(m.keyspace); loadPast(m.keyspace);
   $("shards").innerHTML = "<tr><th>shard</th><th>slots</th><th>calls/s</th><th></th><th>storage</th><th>calls</th><th>errors</th><th>up</th></tr>" + m.shards.map((s) => {
     const calls = Object.values(s.methods).reduce((n, c) => n + c.calls, 0), errors = Object.values(s.methods).reduce((n, c) => n + c.errors, 0);
     const share = m.load.max > 0 ? (100 * s.load) / m.load.max : 0;
@@ -117,7 +121,7 @@ function renderChange(change) {
   if (!change) { $("change").innerHTML = '<p class="muted">no change yet</p>'; return; }
   const t = change.totals, pct = (a, b) => (b > 0 ? (100 * a) / b : 0);
   const eta = running && change.etaMs ? " · ETA " + Math.ceil(change.etaMs / 1000) + " s" : "";
-  $("change").innerHTML = '<p id="change-phase" data-phase="' + esc(change.phase) + '"><b>v' + change.version + " " + esc(change.phase) + "</b> · " + t.movesDone + "/" + t.moves + " moves · " + t.slotsMoved + "/" + t.slots + " slots" + eta + "</p>" +
+  $("change").innerHTML = '<p id="change-phase" data-phase="' + esc(change.phase) + '" data-version="' + change.version + '"><b>v' + change.version + " " + esc(change.phase) + "</b> · " + t.movesDone + "/" + t.moves + " moves · " + t.slotsMoved + "/" + t.slots + " slots" + eta + "</p>" +
     '<div class="bar"><i style="width:' + pct(t.slotsMoved, t.slots).toFixed(1) + '%"></i></div>' +
     '<div class="scroll"><table><tr><th>move</th><th>phase</th><th>copied</th><th></th><th>pause</th></tr>' + change.moves.map((mv) =>
       "<tr><td>" + esc(mv.from) + " → " + esc(mv.to) + " (" + mv.slots + ")</td><td>" + esc(mv.phase) + "</td><td>" + bytes(mv.bytes || 0) + '</td><td><div class="bar"><i style="width:' + (["moved", "cleaning up", "done"].includes(mv.phase) ? 100 : pct(mv.bytes || 0, mv.totalBytes || 0)).toFixed(1) + '%"></i></div></td><td>' + (mv.pauseMs === undefined ? "" : mv.pauseMs + " ms") + "</td></tr>").join("") + "</table></div>" +
@@ -143,17 +147,48 @@ function drawStrip(ks) {
   }).catch(() => undefined);
 }
 
-function drawHeat(m) {
-  const rows = history.get(m.keyspace) || [];
-  rows.push(m.slotLoad.buckets); if (rows.length > 120) rows.shift(); history.set(m.keyspace, rows);
+/** Adds a column per keyspace from a new snapshot (not on re-renders, such as a keyspace click). */
+function addColumns(snap) {
+  const at = snap.at || Date.now();
+  for (const m of snap.metrics || []) {
+    const rows = history.get(m.keyspace) || [];
+    if (!rows.length || rows[rows.length - 1].at < at) rows.push({ at, buckets: m.slotLoad.buckets });
+    if (rows.length > LIVE_COLUMNS) rows.shift();
+    history.set(m.keyspace, rows);
+  }
+}
+
+/** Once per keyspace: the directory's past columns, before the live ones. */
+function loadPast(name) {
+  if (pastLoaded.has(name)) return;
+  pastLoaded.add(name);
+  api("api/keyspaces/" + encodeURIComponent(name) + "/load-history").then((past) => {
+    const live = history.get(name) || [];
+    const first = live.length ? live[0].at : Infinity;
+    history.set(name, past.columns.filter((c) => c.at < first).concat(live));
+    if (name === selected) drawHeat(name);
+  }).catch(() => pastLoaded.delete(name));
+}
+
+/** Each column spans from its time to the next one's, so the past's sparse columns and live ones share one time axis. */
+function drawHeat(name) {
+  const rows = history.get(name) || [];
   const canvas = $("heat"), ctx = canvas.getContext("2d");
   canvas.width = canvas.clientWidth * devicePixelRatio; canvas.height = 160 * devicePixelRatio;
-  const max = Math.max(1e-9, ...rows.flat()), cw = canvas.width / 120, ch = canvas.height / m.slotLoad.buckets.length;
   ctx.clearRect(0, 0, canvas.width, canvas.height);
-  rows.forEach((buckets, x) => buckets.forEach((v, y) => {
-    ctx.fillStyle = "rgba(59,123,224," + (0.05 + 0.95 * Math.sqrt(v / max)).toFixed(3) + ")";
-    ctx.fillRect((120 - rows.length + x) * cw, y * ch, Math.ceil(cw), Math.ceil(ch));
-  }));
+  canvas.dataset.columns = String(rows.length);
+  if (!rows.length) return;
+  const now = Math.max(Date.now(), rows[rows.length - 1].at + 1), t0 = Math.min(rows[0].at, now - 60000), span = now - t0;
+  const max = Math.max(1e-9, ...rows.flatMap((r) => r.buckets)), ch = canvas.height / rows[0].buckets.length;
+  rows.forEach((row, i) => {
+    const x0 = ((row.at - t0) / span) * canvas.width, x1 = (((i + 1 < rows.length ? rows[i + 1].at : now) - t0) / span) * canvas.width;
+    row.buckets.forEach((v, y) => {
+      ctx.fillStyle = "rgba(59,123,224," + (0.05 + 0.95 * Math.sqrt(v / max)).toFixed(3) + ")";
+      ctx.fillRect(x0, y * ch, Math.max(1, Math.ceil(x1 - x0)), Math.ceil(ch));
+    });
+  });
+  const minutes = Math.round(span / 60000);
+  $("heat-legend").textContent = "slot 0 at the top; the past " + (minutes >= 1 ? minutes + " min" : Math.round(span / 1000) + " s") + " left to right; darker is more calls/s (max " + fmt(max) + ")";
 }
 
 $("keyspaces").addEventListener("click", (e) => { const b = e.target.closest("button"); if (b) { selected = b.dataset.ks; render(); } });
@@ -171,14 +206,20 @@ async function submit(dryRun) {
   try {
     const r = await api("api/keyspaces/" + encodeURIComponent(selected) + "/" + $("kind").value, { method: "POST", body: JSON.stringify(changeBody(dryRun)) });
     const p = r.predicted ? " · heaviest/mean " + r.predicted.before.toFixed(2) + " → " + r.predicted.after.toFixed(2) + " (" + r.predicted.by + ")" : "";
-    out.textContent = (r.dryRun ? "plan" : r.started ? "started" : "nothing to do") + ": " + r.moves.length + " moves, " + r.movedSlots + " slots" + p + (r.moves.length ? "\\n" + r.moves.map((mv) => mv.from + " → " + mv.to + ": " + mv.slots + " slots").join("\\n") : "");
+    out.textContent = (r.dryRun ? "plan" : r.started ? "started v" + r.version : "nothing to do") + ": " + r.moves.length + " moves, " + r.movedSlots + " slots" + p + (r.moves.length ? "\\n" + r.moves.map((mv) => mv.from + " → " + mv.to + ": " + mv.slots + " slots").join("\\n") : "");
+    if (r.started) await showChange();
   } catch (error) { out.textContent = "refused: " + error.message; }
+}
+/** The selected keyspace's change, at once (the next snapshot may be seconds away). */
+async function showChange() {
+  const name = selected, change = await api("api/keyspaces/" + encodeURIComponent(name) + "/change").catch(() => undefined);
+  if (change && name === selected) renderChange(change);
 }
 $("plan-button").addEventListener("click", () => submit(true));
 $("apply-button").addEventListener("click", () => submit(false));
 $("abort-button").addEventListener("click", async () => {
   const out = $("plan"); out.hidden = false; out.textContent = "aborting…";
-  try { const r = await api("api/keyspaces/" + encodeURIComponent(selected) + "/change/abort", { method: "POST" }); out.textContent = "rolled back: v" + r.version + " " + r.phase; }
+  try { const r = await api("api/keyspaces/" + encodeURIComponent(selected) + "/change/abort", { method: "POST" }); out.textContent = "rolled back: v" + r.version + " " + r.phase; renderChange(r); }
   catch (error) { out.textContent = "refused: " + error.message; }
 });
 
@@ -199,7 +240,7 @@ async function follow() {
       while ((end = buffer.indexOf("\\n\\n")) >= 0) {
         const frame = buffer.slice(0, end); buffer = buffer.slice(end + 2);
         const data = frame.split("\\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\\n");
-        if (frame.startsWith("event: snapshot") && data) { snapshot = JSON.parse(data); render(); }
+        if (frame.startsWith("event: snapshot") && data) { snapshot = JSON.parse(data); addColumns(snapshot); render(); }
       }
     }
   } catch { /* fall through to polling */ }
@@ -207,7 +248,7 @@ async function follow() {
   for (;;) {
     try {
       const [state, metrics] = await Promise.all([api("api/status"), api("api/metrics")]);
-      snapshot = { ...state, metrics }; render();
+      snapshot = { ...state, metrics, at: Date.now() }; addColumns(snapshot); render();
     } catch (error) { if (error.message === "unauthorized") return; $("live").textContent = "retrying: " + error.message; }
     await new Promise((r) => setTimeout(r, 2000));
   }
@@ -215,7 +256,7 @@ async function follow() {
 
 async function start() {
   if (!token) return showLogin();
-  try { snapshot = { ...(await api("api/status")), metrics: await api("api/metrics") }; } catch (error) { if (error.message !== "unauthorized") showLogin(error.message); return; }
+  try { snapshot = { ...(await api("api/status")), metrics: await api("api/metrics"), at: Date.now() }; addColumns(snapshot); } catch (error) { if (error.message !== "unauthorized") showLogin(error.message); return; }
   $("login").hidden = true; $("app").hidden = false; render(); follow();
 }
 start();

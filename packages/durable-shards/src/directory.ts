@@ -50,6 +50,7 @@ import type { AutoscalerAction } from "./autoscaler.js";
 import { metricsFamilies, type KeyspaceMetrics } from "./keyspace-metrics.js";
 import { OBSERVATION_TABLES, Observer, type KeyspaceSettings, type ObserverHost } from "./observer.js";
 import { BACKUP_TABLES, Backups, type BackupHost, type BackupJob } from "./backups.js";
+import { LOAD_HISTORY_TABLES, type LoadHistory } from "./load-history.js";
 import { renderPrometheus } from "./prometheus.js";
 
 /** Name of the directory object unless a router or app says otherwise. */
@@ -113,6 +114,8 @@ const MIGRATIONS: Migration[] = [
   { version: 3, name: "observations", up: OBSERVATION_TABLES },
   // Backup and restore jobs (backups.ts).
   { version: 4, name: "backups", up: BACKUP_TABLES },
+  // Load per slot range at each evaluation, the dashboard's heatmap (load-history.ts).
+  { version: 5, name: "load-history", up: LOAD_HISTORY_TABLES },
 ];
 
 /** The directory methods callable through {@link ShardDirectory.dsInvoke}. */
@@ -132,6 +135,7 @@ export const DIRECTORY_METHODS = [
   "diagnose",
   "metrics",
   "metricsText",
+  "loadHistory",
   "alerts",
   "observe",
   "configureKeyspace",
@@ -346,6 +350,16 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   /** {@link metrics} as Prometheus text (version 0.0.4). */
   async metricsText(keyspace?: string): Promise<string> {
     return renderPrometheus(metricsFamilies(await this.metrics(keyspace)));
+  }
+
+  /**
+   * `keyspace`'s load per slot range at each of its last 120 evaluations (every
+   * `observeIntervalMs`), oldest first: the past of the dashboard's heatmap.
+   */
+  loadHistory(keyspace: string): LoadHistory {
+    const name = parse(keyspaceNameSchema, keyspace, "keyspace");
+    this.keyspaces.committedMap(name);
+    return this.observer.loadHistory(name);
   }
 
   /** The alerts of every keyspace (or `keyspace`'s) as last evaluated; `firing` ones only unless `all`. */

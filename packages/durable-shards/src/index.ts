@@ -25,6 +25,7 @@ export { contentHash } from "./digest.js";
 export { migrateKey, sweepKeys, type KeyMigration, type SourceEndpoint, type SweepOptions, type SweepState, type TargetEndpoint } from "./key-migration.js";
 export type { BackupJob, BackupManifest, BackupSettings, JobPhase } from "./backups.js";
 export type { KeyspaceSettings, KeyspaceSettingsInput, AutoscalerDecision } from "./observer.js";
+export type { LoadHistory } from "./load-history.js";
 export { DEFAULT_MEASUREMENT, type MeasurementOptions, type MethodCounts, type ShardReport } from "./shard-metrics.js";
 export { migrate, type Migration } from "./migrations.js";
 export type { KeyFence, ShardFence } from "./fence.js";

@@ -14,6 +14,11 @@ import type { MethodCounts, ShardReport } from "./shard-metrics.js";
 /** Slot-range buckets of `slotLoad` (and of `durable_shards_slot_load`). */
 export const SLOT_LOAD_BUCKETS = 64;
 
+/** Slots per range of `slotLoad` for a keyspace of `slotCount` slots. */
+export function bucketSlotsOf(slotCount: number): number {
+  return Math.max(1, Math.ceil(slotCount / SLOT_LOAD_BUCKETS));
+}
+
 /** A hot key of the keyspace: its estimated calls (at most `error` above the truth). */
 export interface KeyspaceHotKey {
   key: string;
@@ -113,7 +118,7 @@ export function keyspaceMetrics(
   const total = perShard.reduce((a, b) => a + b, 0);
   const max = Math.max(0, ...perShard);
   const mean = total / map.shards.length;
-  const bucketSlots = Math.max(1, Math.ceil(map.slotCount / SLOT_LOAD_BUCKETS));
+  const bucketSlots = bucketSlotsOf(map.slotCount);
   const buckets = new Array<number>(Math.ceil(map.slotCount / bucketSlots)).fill(0);
   slotLoads.forEach((rate, slot) => (buckets[Math.floor(slot / bucketSlots)]! += rate));
   return {

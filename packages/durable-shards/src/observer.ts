@@ -9,7 +9,8 @@ import { autoscalerSettingsSchema, decide, type AutoscalerAction, type Autoscale
 import { isRunning, type ChangeStatus } from "./change-status.js";
 import { completeValuesOf, fanOut, type FanOutResult } from "./fan-out.js";
 import { Histogram, type HistogramSnapshot } from "./histogram.js";
-import { hotKeysOf, keyspaceMetrics, slotLoadsOf, type KeyspaceMetrics } from "./keyspace-metrics.js";
+import { bucketSlotsOf, hotKeysOf, keyspaceMetrics, slotLoadsOf, type KeyspaceMetrics } from "./keyspace-metrics.js";
+import { loadColumns, recordLoad, type LoadHistory } from "./load-history.js";
 import { backupSettingsSchema, type BackupSettings } from "./backups.js";
 import { planByWeight, type HotSlot, type WeightedPlan, type WeightedPlanOptions } from "./weighted-planner.js";
 import { unwrap, type Failure } from "./result.js";
@@ -148,6 +149,11 @@ export class Observer {
     return this.measured(keyspace, this.observation(keyspace), this.settings(keyspace), this.host.latestChange(keyspace));
   }
 
+  /** The keyspace's load per slot range at each of its last evaluations (the heatmap's past). */
+  loadHistory(keyspace: string): LoadHistory {
+    return { keyspace, bucketSlots: bucketSlotsOf(this.host.map(keyspace).slotCount), columns: loadColumns(this.host.sql, keyspace) };
+  }
+
   /** The alerts of the keyspace's last evaluation. */
   alerts(keyspace: string): Alert[] {
     return this.observation(keyspace).alerts;
@@ -183,6 +189,7 @@ export class Observer {
       ...(change?.finishedAt !== undefined ? { lastChangeAt: change.finishedAt } : {}),
     });
     this.save(keyspace, { ...before, at: now, totals, alerts, autoscaler: state });
+    recordLoad(this.host.sql, keyspace, now, metrics.slotLoad.buckets);
     await this.notify(settings.alerts.webhookUrl, before.alerts, alerts);
     const logged: AutoscalerDecision = { at: now, action: decision.action, reason: decision.reason };
     if (decision.action !== "none") {

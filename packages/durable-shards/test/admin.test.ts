@@ -55,6 +55,7 @@ describe("admin API", () => {
       ["/api/keyspaces/no-such-keyspace/map", undefined, 404],
       ["/api/keyspaces/no-such-keyspace/shards", undefined, 404],
       ["/api/keyspaces/no-such-keyspace/hot-keys", undefined, 404],
+      ["/api/keyspaces/no-such-keyspace/load-history", undefined, 404],
       [`${k}/add-shards`, { method: "POST", body: "{not json" }, 400],
       [`${k}/add-shards`, { method: "POST", body: JSON.stringify({ shards: -1 }) }, 400],
       [`${k}/add-shards`, { method: "POST", body: JSON.stringify({ shards: 1, colour: "red" }) }, 400],
@@ -88,7 +89,7 @@ describe("admin API", () => {
     ];
     // Every route that names a keyspace refuses a bad name with 400.
     for (const [method, rest] of [
-      ["GET", ""], ["GET", "/map"], ["GET", "/shards"], ["GET", "/hot-keys"], ["POST", "/add-shards"], ["POST", "/remove-shards"], ["POST", "/rebalance"],
+      ["GET", ""], ["GET", "/map"], ["GET", "/shards"], ["GET", "/hot-keys"], ["GET", "/load-history"], ["POST", "/add-shards"], ["POST", "/remove-shards"], ["POST", "/rebalance"],
       ["GET", "/change"], ["POST", "/change/abort"], ["GET", "/diagnose"], ["GET", "/settings"], ["PATCH", "/settings"], ["GET", "/autoscaler"],
       ["POST", "/autoscaler/pause"], ["POST", "/autoscaler/resume"], ["GET", "/backups"], ["POST", "/backups"], ["POST", "/backups/bk-x/restore"], ["DELETE", "/backups/bk-x"],
     ] as const) {
@@ -119,6 +120,7 @@ describe("admin API", () => {
     expect(metrics.find((m) => m.keyspace === name)?.shards).toHaveLength(2);
     expect(await ok(`${k}/map`)).toMatchObject({ version: 1 });
     expect(await ok(`${k}/hot-keys`)).toMatchObject({ keys: expect.any(Array) });
+    expect(await ok(`${k}/load-history`)).toMatchObject({ keyspace: name, columns: expect.any(Array) });
     expect(await ok(`${k}/diagnose`)).toMatchObject({ keyspace: name });
     expect(Array.isArray(await ok("/api/alerts"))).toBe(true);
     await directory().observe(name);

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { MapCache, ShardRouter, metricsJson, metricsText } from "../src/index.js";
 import { directory, directoryStub, rejection, uniqueName } from "./helpers.js";
 import { exceptionsIn } from "./fixtures/worker.js";
+import { KEPT_COLUMNS, loadColumns, recordLoad } from "../src/load-history.js";
 import type { MeteredKv } from "./fixtures/worker.js";
 
 async function metered(shards: number, slotCount = 256) {
@@ -100,6 +101,34 @@ describe("metrics", () => {
     expect(m!.load.total).toBeGreaterThan(0);
     expect(m!.slotLoad.buckets.reduce((a, b) => a + b, 0)).toBeCloseTo(m!.load.total, 6);
     expect(m!.shards.every((s) => s.up)).toBe(true);
+  });
+});
+
+describe("load history", () => {
+  it("keeps each evaluation's load per slot range, oldest first, for the heatmap's past", async () => {
+    const { name, router } = await metered(2);
+    for (let i = 0; i < 30; i++) await router.get(`k${i % 5}`).put("v");
+    for (let i = 0; i < 3; i++) {
+      await directory().observe(name);
+      await sleep(5);
+    }
+    const history = await directory().loadHistory(name);
+    expect(history).toMatchObject({ keyspace: name, bucketSlots: 4 });
+    expect(history.columns).toHaveLength(3);
+    expect(history.columns.map((c) => c.at)).toEqual(history.columns.map((c) => c.at).sort((a, b) => a - b));
+    for (const c of history.columns) expect(c.buckets).toHaveLength(64);
+    expect(history.columns.at(-1)!.buckets.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    expect((await rejection(directory().loadHistory("no-such-keyspace"))).message).toMatch(/no-such-keyspace/);
+  });
+
+  it("keeps the newest 120 columns of a keyspace", async () => {
+    await runInDurableObject(directoryStub(), (_, state) => {
+      for (let at = 1; at <= 130; at++) recordLoad(state.storage.sql, "history-retention", at, [at]);
+      const columns = loadColumns(state.storage.sql, "history-retention");
+      expect(columns).toHaveLength(KEPT_COLUMNS);
+      expect(columns[0]).toEqual({ at: 11, buckets: [11] });
+      expect(columns.at(-1)).toEqual({ at: 130, buckets: [130] });
+    });
   });
 });
 
