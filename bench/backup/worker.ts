@@ -70,8 +70,8 @@ export default {
         return Response.json({ rows: count, bytes: count * ROW_BYTES });
       }
       case "/unthrottle":
-        // An undefined setting is the default: no read rate limit.
-        await directory.configureKeyspace(KEYSPACE, { backups: { bytesPerSecond: undefined } });
+        // null puts a setting back to its default: here, no read rate limit.
+        await directory.configureKeyspace(KEYSPACE, { backups: { bytesPerSecond: null } });
         return Response.json({ ok: true });
       case "/backup":
         return Response.json(await directory.backup(KEYSPACE));

@@ -16,7 +16,7 @@ import { z } from "zod";
 import { ShardError } from "./errors.js";
 import { fanOut, completeValuesOf } from "./fan-out.js";
 import { unwrap, type Failure } from "./result.js";
-import type { ShardMap, SlotRange } from "./shard-map.js";
+import { normalizeRanges, type ShardMap, type SlotRange } from "./shard-map.js";
 import { addChecksums, type BucketChecksums } from "./shard-backup.js";
 import type { SlotData } from "./slot-tables.js";
 import { sha256Hex } from "./digest.js";
@@ -196,7 +196,11 @@ export class Backups {
     };
     for (const [i, shard] of map.shards.entries()) {
       const snapshot = snapshots[i]!;
-      if (snapshot.version !== map.version) throw new ShardError("Incomplete", `shard '${shard.id}' is at map version ${snapshot.version}, not ${map.version}`, { retryable: true });
+      // A shard a change left alone (or whose move never started before a rollback) still knows an
+      // older version; what must match is the slots it owns, not the version it was last told.
+      if (snapshot.version > map.version || !sameRanges(snapshot.ranges, map.rangesOf(shard.id))) {
+        throw new ShardError("Incomplete", `shard '${shard.id}' (at map version ${snapshot.version}) does not own the slots map version ${map.version} gives it`, { retryable: true });
+      }
       addChecksums(manifest.checksums, snapshot.checksums);
       const entry: BackupManifest["shards"][number] = { id: shard.id, ranges: snapshot.ranges, rows: 0, pages: [] };
       let cursor: string | null = null;
@@ -295,6 +299,11 @@ export class Backups {
     if (phase === "done" || phase === "failed") job.finishedAt = job.updatedAt;
     this.host.sql.exec("UPDATE backup_jobs SET phase = ?, record = ? WHERE id = ?", phase, JSON.stringify(job), job.id);
   }
+}
+
+function sameRanges(a: readonly SlotRange[], b: readonly SlotRange[]): boolean {
+  const [x, y] = [normalizeRanges(a), normalizeRanges(b)];
+  return x.length === y.length && x.every(([start, end], i) => start === y[i]![0] && end === y[i]![1]);
 }
 
 /** A sortable, unique backup id: `bk-20261201T231500Z-3f9a`. */

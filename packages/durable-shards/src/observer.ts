@@ -26,7 +26,7 @@ export interface KeyspaceSettings {
   backups: BackupSettings;
 }
 
-/** A change to a keyspace's settings; each group is merged into what is set. */
+/** A change to a keyspace's settings; each group is merged into what is set, and a field set to `null` goes back to its default. */
 export const keyspaceSettingsInputSchema = z.strictObject({
   /** How often alerts and the autoscaler are evaluated, in ms (default 60 s). */
   observeIntervalMs: z.number().int().min(100).max(86_400_000).optional(),
@@ -97,9 +97,9 @@ export class Observer {
     const current = this.settings(keyspace);
     const next: KeyspaceSettings = {
       observeIntervalMs: change.observeIntervalMs ?? current.observeIntervalMs,
-      alerts: parse(alertSettingsSchema, { ...current.alerts, ...change.alerts }, "settings.alerts"),
-      autoscaler: parse(autoscalerSettingsSchema, { ...current.autoscaler, ...change.autoscaler }, "settings.autoscaler"),
-      backups: parse(backupSettingsSchema, { ...current.backups, ...change.backups }, "settings.backups"),
+      alerts: parse(alertSettingsSchema, merged(current.alerts, change.alerts), "settings.alerts"),
+      autoscaler: parse(autoscalerSettingsSchema, merged(current.autoscaler, change.autoscaler), "settings.autoscaler"),
+      backups: parse(backupSettingsSchema, merged(current.backups, change.backups), "settings.backups"),
     };
     this.host.sql.exec(
       "INSERT INTO keyspace_settings (keyspace, settings) VALUES (?, ?) ON CONFLICT (keyspace) DO UPDATE SET settings = excluded.settings",
@@ -297,6 +297,13 @@ export class Observer {
       keyspace, o.at, JSON.stringify(o.totals), JSON.stringify(o.alerts), JSON.stringify(o.autoscaler), JSON.stringify(o.movePause),
     );
   }
+}
+
+/** `change` merged into `current`; a field set to `null` goes back to its default (JSON has no undefined). */
+function merged(current: object, change: Record<string, unknown> = {}): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...current, ...change };
+  for (const [field, value] of Object.entries(change)) if (value === null) delete out[field];
+  return out;
 }
 
 /**

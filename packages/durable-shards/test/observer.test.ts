@@ -257,6 +257,17 @@ describe("alerts", () => {
     expect((await rejection(directory().configureKeyspace(name, { colour: "red" }))).message).toMatch(/colour/);
     expect((await directory().getSettings(name)).alerts.errorRate).toBe(0.01);
   });
+
+  it("puts a setting back to its default when it is set to null", async () => {
+    const { name } = await metered(1);
+    await directory().configureKeyspace(name, { alerts: { maxKeys: 10, errorRate: 0.2, webhookUrl: "https://alerts.example/hook" }, backups: { bytesPerSecond: 1_048_576 } });
+    const cleared = await directory().configureKeyspace(name, { alerts: { maxKeys: null, errorRate: null, webhookUrl: null }, backups: { bytesPerSecond: null } });
+    expect(cleared.alerts.maxKeys).toBeUndefined();
+    expect(cleared.alerts.webhookUrl).toBeUndefined();
+    expect(cleared.alerts.errorRate).toBe(0.01);
+    expect(cleared.backups.bytesPerSecond).toBeUndefined();
+    expect(await directory().getSettings(name)).toEqual(cleared);
+  });
 });
 
 describe("bad input to the operations", () => {
