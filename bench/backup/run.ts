@@ -39,6 +39,18 @@ interface Job {
   error?: string;
 }
 
+/** A backup run to the end while load runs round after round: the job, its wall time, and the rounds. */
+async function backupUnderLoad(): Promise<{ job: Job; seconds: number; rounds: { calls: number; seconds: number }[] }> {
+  let done = false;
+  const started = performance.now();
+  const backup = get<Job>("/backup").finally(() => (done = true));
+  const rounds: { calls: number; seconds: number }[] = [];
+  while (!done) rounds.push(await round());
+  const job = await backup;
+  if (job.phase !== "done") throw new Error(`backup ${job.phase}: ${job.error}`);
+  return { job, seconds: (performance.now() - started) / 1000, rounds };
+}
+
 try {
   const setup = await get<{ rows: number; bytes: number }>(`/setup?mb=${MB}&rate=${RATE}`);
   heading(`backup and restore: ${fmt(setup.rows)} rows, ${fmt(setup.bytes / 1024 ** 2, 3)} MB over 4 shards, R2 simulated by Miniflare, backup rate limit ${RATE ? `${fmt(RATE / 1024 ** 2, 3)} MiB/s` : "none"}`);
@@ -47,15 +59,7 @@ try {
   const baseline: { calls: number; seconds: number }[] = [];
   for (let i = 0; i < 10; i++) baseline.push(await round());
 
-  // Load runs round after round while the backup runs.
-  let backupDone = false;
-  const started = performance.now();
-  const backup = get<Job>("/backup").finally(() => (backupDone = true));
-  const during: { calls: number; seconds: number }[] = [];
-  while (!backupDone) during.push(await round());
-  const job = await backup;
-  const backupSeconds = (performance.now() - started) / 1000;
-  if (job.phase !== "done") throw new Error(`backup ${job.phase}: ${job.error}`);
+  const { job, seconds: backupSeconds, rounds: during } = await backupUnderLoad();
   for (let i = 0; i < 10; i++) baseline.push(await round());
 
   const restoreStarted = performance.now();
@@ -67,14 +71,8 @@ try {
   let fast: { mb: number; seconds: number; rate: number } | undefined;
   if (RATE > 0) {
     await get("/unthrottle");
-    let fastDone = false;
-    const t = performance.now();
-    const unthrottled = get<Job>("/backup").finally(() => (fastDone = true));
-    const rounds: { calls: number; seconds: number }[] = [];
-    while (!fastDone) rounds.push(await round());
-    const finished = await unthrottled;
-    if (finished.phase !== "done") throw new Error(`backup ${finished.phase}: ${finished.error}`);
-    fast = { mb: finished.bytes / 1024 ** 2, seconds: (performance.now() - t) / 1000, rate: rate(rounds) };
+    const unthrottled = await backupUnderLoad();
+    fast = { mb: unthrottled.job.bytes / 1024 ** 2, seconds: unthrottled.seconds, rate: rate(unthrottled.rounds) };
   }
 
   const mb = job.bytes / 1024 ** 2;
