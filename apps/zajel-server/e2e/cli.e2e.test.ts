@@ -119,11 +119,13 @@ function traffic(base: string) {
  * Runs asynchronously, so the traffic of this process goes on meanwhile.
  */
 function terminal(...args: string[]) {
-  const child = spawn("script", ["-qfec", [process.execPath, BIN, ...args].join(" "), "/dev/null"], { env, stdio: ["pipe", "pipe", "pipe"] });
+  const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ");
+  // Its own process group, so a timeout kills the CLI under `script` too.
+  const child = spawn("script", ["-qfec", quoted, "/dev/null"], { env, stdio: ["pipe", "pipe", "pipe"], detached: true });
   let output = "";
   child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+  const timer = setTimeout(() => process.kill(-child.pid!, "SIGKILL"), 120_000);
   const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code))).finally(() => clearTimeout(timer));
   return {
     output: () => output,
@@ -202,6 +204,13 @@ describe("durable-shards CLI against the running server", () => {
       follow.type("\x03");
       expect(await follow.exited, follow.output()).toBe(0);
       expect(follow.output()).toMatch(/detached: the change goes on on the server/);
+      // With --json nothing is drawn; once it follows (it answers Ctrl-C only then), Ctrl-C says so as JSON.
+      const quiet = terminal("change", "chunks", "--json");
+      await new Promise((r) => setTimeout(r, 3_000));
+      quiet.type("\x03");
+      expect(await quiet.exited, quiet.output()).toBe(0);
+      const printed = quiet.output();
+      expect(JSON.parse(printed.slice(printed.indexOf("{"), printed.lastIndexOf("}") + 1))).toEqual({ detached: true, keyspace: "chunks" });
       const status = await json<{ keyspaces: { name: string; change: { version: number; phase: string } | null }[] }>("status");
       const running = status.keyspaces.find((k) => k.name === "chunks")?.change;
       expect(running?.version).toBe(started.version);

@@ -8,7 +8,6 @@
  * change in progress) keep their codes (`http.ts`).
  */
 import { Hono, type Context } from "hono";
-import { basePath } from "hono/route";
 import { z } from "zod";
 import { directoryClient, type DirectoryClient, type DirectoryNamespace } from "./directory-client.js";
 import { ShardError } from "./errors.js";
@@ -40,7 +39,7 @@ const removeSchema = changeLimits.extend({ shards: z.array(shardIdSchema).min(1,
 const rebalanceSchema = rebalanceOptionsSchema.omit({ wait: true });
 const restoreSchema = z.strictObject({ into: keyspaceNameSchema.optional() });
 // Routes that take no options still refuse a body that has some (empty, or `{}`, is fine).
-const noOptions = z.strictObject({});
+const emptyBody = z.strictObject({});
 const allSchema = z.enum(["0", "1"], "all must be 0 or 1").optional();
 
 /** The admin API as a Hono app, to mount at a path of the app's choosing. */
@@ -54,7 +53,8 @@ export function adminApp<E extends object>(options: AdminOptions<E>): Hono<{ Bin
   app.get("/", (c) => c.html(dashboardHtml()));
 
   app.use("*", async (c, next) => {
-    if (c.req.method === "GET" && c.req.path === `${basePath(c).replace(/\/$/, "")}/`) return c.html(dashboardHtml());
+    // This middleware's route is the mount point with `/*` (`/_shards/*`, or `/*` standalone).
+    if (c.req.method === "GET" && c.req.path === c.req.routePath.replace(/\*$/, "")) return c.html(dashboardHtml());
     if (!(await bearerMatches(options.token(c.env), c.req.header("authorization")))) {
       return c.json({ error: "Unauthorized", message: options.token(c.env) ? "a valid bearer token is required" : "the admin API has no token configured, so it refuses every request" }, 401, {
         "WWW-Authenticate": 'Bearer realm="durable-shards"',
@@ -105,28 +105,22 @@ export function adminApp<E extends object>(options: AdminOptions<E>): Hono<{ Bin
   });
   app.post("/api/keyspaces/:keyspace/rebalance", async (c) => started(c, await client(c).rebalance(ks(c), { ...(await body(c, rebalanceSchema)), wait: false })));
   app.get("/api/keyspaces/:keyspace/change", async (c) => c.json(await client(c).getChange(ks(c))));
-  app.post("/api/keyspaces/:keyspace/change/abort", async (c) => {
-    await body(c, noOptions);
-    return c.json(await client(c).abortChange(ks(c)));
-  });
+  /** A POST that takes no options: no body or `{}`, anything else refused. */
+  const noOptions = (path: string, act: (directory: DirectoryClient, keyspace: string) => Promise<unknown>, status: 200 | 202 = 200) =>
+    app.post(path, async (c) => {
+      await body(c, emptyBody);
+      return c.json(await act(client(c), ks(c)), status);
+    });
+  noOptions("/api/keyspaces/:keyspace/change/abort", (d, k) => d.abortChange(k));
   app.get("/api/keyspaces/:keyspace/diagnose", async (c) => c.json(await client(c).diagnose(ks(c))));
   app.get("/api/alerts", async (c) => c.json(await client(c).alerts(undefined, parse(allSchema, c.req.query("all"), "query all") === "1")));
   app.get("/api/keyspaces/:keyspace/settings", async (c) => c.json(await client(c).getSettings(ks(c))));
   app.patch("/api/keyspaces/:keyspace/settings", async (c) => c.json(await client(c).configureKeyspace(ks(c), await body(c, z.unknown()))));
   app.get("/api/keyspaces/:keyspace/autoscaler", async (c) => c.json(await client(c).autoscaler(ks(c))));
-  app.post("/api/keyspaces/:keyspace/autoscaler/pause", async (c) => {
-    await body(c, noOptions);
-    return c.json(await client(c).pauseAutoscaler(ks(c)));
-  });
-  app.post("/api/keyspaces/:keyspace/autoscaler/resume", async (c) => {
-    await body(c, noOptions);
-    return c.json(await client(c).resumeAutoscaler(ks(c)));
-  });
+  noOptions("/api/keyspaces/:keyspace/autoscaler/pause", (d, k) => d.pauseAutoscaler(k));
+  noOptions("/api/keyspaces/:keyspace/autoscaler/resume", (d, k) => d.resumeAutoscaler(k));
   app.get("/api/keyspaces/:keyspace/backups", async (c) => c.json(await client(c).listBackups(ks(c))));
-  app.post("/api/keyspaces/:keyspace/backups", async (c) => {
-    await body(c, noOptions);
-    return c.json(await client(c).backup(ks(c), { wait: false }), 202);
-  });
+  noOptions("/api/keyspaces/:keyspace/backups", (d, k) => d.backup(k, { wait: false }), 202);
   app.post("/api/keyspaces/:keyspace/backups/:id/restore", async (c) => {
     const id = parse(backupIdSchema, c.req.param("id"), "backup id");
     return c.json(await client(c).restore(ks(c), id, { ...(await body(c, restoreSchema)), wait: false }), 202);
@@ -142,11 +136,15 @@ export function adminFetch<E extends object>(options: AdminOptions<E>): (request
   return async (request, env) => app.fetch(request, env);
 }
 
-/** Keyspaces with their running change (if any) and firing alerts: what `durable-shards status` prints. */
+/**
+ * Keyspaces with their running change (if any) and firing alerts: what `durable-shards status`
+ * prints. `at` is the server's time, which the dashboard places its heatmap columns by.
+ */
 async function status(directory: DirectoryClient) {
   const keyspaces = await directory.listKeyspaces();
   const alerts = await directory.alerts();
   return {
+    at: Date.now(),
     keyspaces: await Promise.all(
       keyspaces.map(async (k) => ({ ...k, change: k.placement === "hash" ? await directory.getChange(k.name) : null })),
     ),
@@ -172,7 +170,7 @@ function events(directory: DirectoryClient, intervalMs: number, signal: AbortSig
       while (!signal.aborted && !cancelled) {
         try {
           const [state, metrics] = await Promise.all([status(directory), directory.metrics()]);
-          controller.enqueue(encoder.encode(`event: snapshot\ndata: ${JSON.stringify({ at: Date.now(), ...state, metrics })}\n\n`));
+          controller.enqueue(encoder.encode(`event: snapshot\ndata: ${JSON.stringify({ ...state, metrics })}\n\n`));
         } catch (error) {
           controller.enqueue(encoder.encode(`event: problem\ndata: ${JSON.stringify({ message: error instanceof Error ? error.message : String(error) })}\n\n`));
         }

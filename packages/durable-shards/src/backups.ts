@@ -67,8 +67,16 @@ export interface BackupManifest {
 
 export type { BackupJob, JobPhase } from "./backup-job.js";
 
+/** A shard's snapshot for a backup: the map version it knew, the slots it owns, their rows and checksums. */
+interface Snapshot {
+  version: number;
+  ranges: SlotRange[];
+  rows: number;
+  checksums: BucketChecksums;
+}
+
 interface SnapshotShard {
-  dsSnapshot(keyspace: string, id: string, bucketSlots: number): Promise<{ version: number; ranges: SlotRange[]; rows: number; checksums: BucketChecksums } | Failure>;
+  dsSnapshot(keyspace: string, id: string, bucketSlots: number): Promise<Snapshot | Failure>;
   dsSnapshotPage(keyspace: string, id: string, cursor: string | null, maxBytes?: number): Promise<{ data: SlotData; next: string | null } | Failure>;
   dsSnapshotDrop(keyspace: string, id: string): Promise<void | Failure>;
   dsRestorePage(keyspace: string, data: SlotData, clear: boolean): Promise<{ rows: number } | Failure>;
@@ -182,11 +190,34 @@ export class Backups {
     const bucketSlots = Math.ceil(this.host.map(keyspace).slotCount / BUCKETS);
     // Every shard at one map version: no change may move slots between two snapshots.
     this.save(job, "snapshotting");
-    const { map, snapshots } = await this.host.exclusive(keyspace, async () => {
-      const map = this.host.map(keyspace);
-      const taken = await fanOut(map.shards.map((s) => s.id), async (shard) => unwrap(await this.host.stub(keyspace, shard).dsSnapshot(keyspace, id, bucketSlots)));
-      return { map, snapshots: completeValuesOf(taken, `backup '${id}' of '${keyspace}'`) };
-    });
+    let asked: ShardMap | undefined;
+    try {
+      const { map, snapshots } = await this.host.exclusive(keyspace, async () => {
+        const map = (asked = this.host.map(keyspace));
+        const taken = await fanOut(map.shards.map((s) => s.id), async (shard) => unwrap(await this.host.stub(keyspace, shard).dsSnapshot(keyspace, id, bucketSlots)));
+        return { map, snapshots: completeValuesOf(taken, `backup '${id}' of '${keyspace}'`) };
+      });
+      await this.copySnapshots(job, r2, map, snapshots, bucketSlots, bytesPerSecond);
+    } finally {
+      // Every shard asked may hold a snapshot, so each drops it, also when the backup failed.
+      const shards = asked?.shards ?? [];
+      await Promise.all(shards.map(async (s) => unwrap(await this.host.stub(keyspace, s.id).dsSnapshotDrop(keyspace, id)))).catch((error: unknown) => {
+        console.warn(`durable-shards: backup '${id}' of '${keyspace}': a shard did not drop its snapshot, whose tables stay on it:`, error);
+      });
+    }
+  }
+
+  /** Checks every shard's snapshot against the map, then copies them to R2 and writes the manifest last. */
+  private async copySnapshots(job: BackupJob, r2: R2Bucket, map: ShardMap, snapshots: Snapshot[], bucketSlots: number, bytesPerSecond?: number): Promise<void> {
+    const { keyspace, id } = job;
+    for (const [i, shard] of map.shards.entries()) {
+      const snapshot = snapshots[i]!;
+      // A shard a change left alone (or whose move never started before a rollback) still knows an
+      // older version; what must match is the slots it owns, not the version it was last told.
+      if (snapshot.version > map.version || !sameRanges(snapshot.ranges, map.rangesOf(shard.id))) {
+        throw new ShardError("Incomplete", `shard '${shard.id}' (at map version ${snapshot.version}) does not own the slots map version ${map.version} gives it`, { retryable: true });
+      }
+    }
     job.rowsTotal = snapshots.reduce((n, s) => n + s.rows, 0);
     this.save(job, "copying");
     const copyStarted = Date.now();
@@ -196,11 +227,6 @@ export class Backups {
     };
     for (const [i, shard] of map.shards.entries()) {
       const snapshot = snapshots[i]!;
-      // A shard a change left alone (or whose move never started before a rollback) still knows an
-      // older version; what must match is the slots it owns, not the version it was last told.
-      if (snapshot.version > map.version || !sameRanges(snapshot.ranges, map.rangesOf(shard.id))) {
-        throw new ShardError("Incomplete", `shard '${shard.id}' (at map version ${snapshot.version}) does not own the slots map version ${map.version} gives it`, { retryable: true });
-      }
       addChecksums(manifest.checksums, snapshot.checksums);
       const entry: BackupManifest["shards"][number] = { id: shard.id, ranges: snapshot.ranges, rows: 0, pages: [] };
       let cursor: string | null = null;
@@ -227,7 +253,6 @@ export class Backups {
     manifest.bytes = job.bytes;
     manifest.finishedAt = Date.now();
     await r2.put(`${keyspace}/${id}/manifest.json`, JSON.stringify(manifest), { httpMetadata: { contentType: "application/json" } });
-    await Promise.all(map.shards.map(async (s) => unwrap(await this.host.stub(keyspace, s.id).dsSnapshotDrop(keyspace, id))));
   }
 
   private async restore(job: BackupJob, r2: R2Bucket): Promise<void> {

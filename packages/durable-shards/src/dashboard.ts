@@ -78,9 +78,16 @@ const fmt = (n) => n >= 100 ? Math.round(n).toLocaleString("en-US") : Number(n.t
 const bytes = (n) => n >= 1048576 ? (n / 1048576).toFixed(1) + " MiB" : n >= 1024 ? (n / 1024).toFixed(1) + " KiB" : n + " B";
 let token = new URLSearchParams(location.hash.slice(1)).get("token") || sessionStorage.getItem("durable-shards-token") || "";
 let selected = null, snapshot = null;
-// Heatmap columns per keyspace ({ at, buckets }, oldest first): the directory's past, then live snapshots.
-const history = new Map(), pastLoaded = new Set();
+// Heatmap columns ({ at, buckets }, oldest first) per keyspace: the directory's past (a column per
+// evaluation), and the live snapshots since the page opened. Times are the server's.
+const past = new Map(), live = new Map(), pastTried = new Map();
+// Snapshots kept per keyspace: half an hour at the event stream's 2 s.
 const LIVE_COLUMNS = 900;
+// The heatmap shows at most this far back; a column is drawn at most twice as wide as the spacing before it, so a gap stays blank.
+const WINDOW_MS = 2 * 3600 * 1000;
+let serverOffset = 0;
+const serverNow = () => Date.now() + serverOffset;
+const ksPath = (name, rest) => "api/keyspaces/" + encodeURIComponent(name) + rest;
 const COLOURS = ["#3b7be0", "#e0873b", "#3bb07a", "#b03ba5", "#c9b43a", "#3bbcc9", "#e04b3b", "#7a6ee0", "#8c8c8c", "#5f9e3b"];
 
 async function api(path, init = {}) {
@@ -134,7 +141,7 @@ function drawStrip(ks) {
   const canvas = $("strip"), ctx = canvas.getContext("2d");
   canvas.width = canvas.clientWidth * devicePixelRatio; canvas.height = 28 * devicePixelRatio;
   const known = maps.get(ks.name);
-  const map = known && known.version === ks.version ? Promise.resolve(known) : api("api/keyspaces/" + encodeURIComponent(ks.name) + "/map");
+  const map = known && known.version === ks.version ? Promise.resolve(known) : api(ksPath(ks.name, "/map"));
   map.then((map) => {
     if (!map || !map.runs) return;
     maps.set(ks.name, map);
@@ -147,48 +154,54 @@ function drawStrip(ks) {
   }).catch(() => undefined);
 }
 
-/** Adds a column per keyspace from a new snapshot (not on re-renders, such as a keyspace click). */
-function addColumns(snap) {
-  const at = snap.at || Date.now();
+/** A new snapshot: its columns, then the page (a re-render, such as a keyspace click, adds none). */
+function setSnapshot(snap) {
+  snapshot = snap;
+  serverOffset = snap.at - Date.now();
   for (const m of snap.metrics || []) {
-    const rows = history.get(m.keyspace) || [];
-    if (!rows.length || rows[rows.length - 1].at < at) rows.push({ at, buckets: m.slotLoad.buckets });
-    if (rows.length > LIVE_COLUMNS) rows.shift();
-    history.set(m.keyspace, rows);
+    const rows = live.get(m.keyspace) || [];
+    if (!rows.length || rows[rows.length - 1].at < snap.at) rows.push({ at: snap.at, buckets: m.slotLoad.buckets });
+    if (rows.length > LIVE_COLUMNS) rows.splice(0, rows.length - LIVE_COLUMNS);
+    live.set(m.keyspace, rows);
   }
+  render();
 }
 
-/** Once per keyspace: the directory's past columns, before the live ones. */
+/** The directory's past columns of a keyspace: once, or again a minute after a failure. */
 function loadPast(name) {
-  if (pastLoaded.has(name)) return;
-  pastLoaded.add(name);
-  api("api/keyspaces/" + encodeURIComponent(name) + "/load-history").then((past) => {
-    const live = history.get(name) || [];
-    const first = live.length ? live[0].at : Infinity;
-    history.set(name, past.columns.filter((c) => c.at < first).concat(live));
+  const tried = pastTried.get(name);
+  if (tried !== undefined && (past.has(name) || Date.now() - tried < 60000)) return;
+  pastTried.set(name, Date.now());
+  api(ksPath(name, "/load-history")).then((history) => {
+    past.set(name, history.columns);
     if (name === selected) drawHeat(name);
-  }).catch(() => pastLoaded.delete(name));
+  }).catch(() => undefined);
 }
 
-/** Each column spans from its time to the next one's, so the past's sparse columns and live ones share one time axis. */
 function drawHeat(name) {
-  const rows = history.get(name) || [];
+  const now = serverNow(), t0 = now - WINDOW_MS;
+  const recent = live.get(name) || [];
+  const first = recent.length ? recent[0].at : Infinity;
+  const rows = (past.get(name) || []).filter((c) => c.at < first).concat(recent).filter((c) => c.at >= t0);
   const canvas = $("heat"), ctx = canvas.getContext("2d");
   canvas.width = canvas.clientWidth * devicePixelRatio; canvas.height = 160 * devicePixelRatio;
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   canvas.dataset.columns = String(rows.length);
   if (!rows.length) return;
-  const now = Math.max(Date.now(), rows[rows.length - 1].at + 1), t0 = Math.min(rows[0].at, now - 60000), span = now - t0;
-  const max = Math.max(1e-9, ...rows.flatMap((r) => r.buckets)), ch = canvas.height / rows[0].buckets.length;
+  // Drawn from the oldest column shown (at least a minute back) to now.
+  const start = Math.min(rows[0].at, now - 60000), span = now - start, x = (at) => ((at - start) / span) * canvas.width;
+  let max = 0;
+  for (const row of rows) for (const v of row.buckets) if (v > max) max = v;
+  const ch = canvas.height / rows[0].buckets.length;
   rows.forEach((row, i) => {
-    const x0 = ((row.at - t0) / span) * canvas.width, x1 = (((i + 1 < rows.length ? rows[i + 1].at : now) - t0) / span) * canvas.width;
+    const spacing = i > 0 ? row.at - rows[i - 1].at : Infinity;
+    const end = Math.min(i + 1 < rows.length ? rows[i + 1].at : now, row.at + 2 * spacing);
     row.buckets.forEach((v, y) => {
-      ctx.fillStyle = "rgba(59,123,224," + (0.05 + 0.95 * Math.sqrt(v / max)).toFixed(3) + ")";
-      ctx.fillRect(x0, y * ch, Math.max(1, Math.ceil(x1 - x0)), Math.ceil(ch));
+      ctx.fillStyle = "rgba(59,123,224," + (0.05 + 0.95 * Math.sqrt(max > 0 ? v / max : 0)).toFixed(3) + ")";
+      ctx.fillRect(x(row.at), y * ch, Math.max(1, Math.ceil(x(end) - x(row.at))), Math.ceil(ch));
     });
   });
-  const minutes = Math.round(span / 60000);
-  $("heat-legend").textContent = "slot 0 at the top; the past " + (minutes >= 1 ? minutes + " min" : Math.round(span / 1000) + " s") + " left to right; darker is more calls/s (max " + fmt(max) + ")";
+  $("heat-legend").textContent = "slot 0 at the top; the past " + Math.round(span / 60000) + " min left to right; darker is more calls/s" + (max > 0 ? " (max " + fmt(max) + ")" : " (no load)");
 }
 
 $("keyspaces").addEventListener("click", (e) => { const b = e.target.closest("button"); if (b) { selected = b.dataset.ks; render(); } });
@@ -204,7 +217,7 @@ function changeBody(dryRun) {
 async function submit(dryRun) {
   const out = $("plan"); out.hidden = false; out.textContent = dryRun ? "planning…" : "starting…";
   try {
-    const r = await api("api/keyspaces/" + encodeURIComponent(selected) + "/" + $("kind").value, { method: "POST", body: JSON.stringify(changeBody(dryRun)) });
+    const r = await api(ksPath(selected, "/" + $("kind").value), { method: "POST", body: JSON.stringify(changeBody(dryRun)) });
     const p = r.predicted ? " · heaviest/mean " + r.predicted.before.toFixed(2) + " → " + r.predicted.after.toFixed(2) + " (" + r.predicted.by + ")" : "";
     out.textContent = (r.dryRun ? "plan" : r.started ? "started v" + r.version : "nothing to do") + ": " + r.moves.length + " moves, " + r.movedSlots + " slots" + p + (r.moves.length ? "\\n" + r.moves.map((mv) => mv.from + " → " + mv.to + ": " + mv.slots + " slots").join("\\n") : "");
     if (r.started) await showChange();
@@ -212,14 +225,14 @@ async function submit(dryRun) {
 }
 /** The selected keyspace's change, at once (the next snapshot may be seconds away). */
 async function showChange() {
-  const name = selected, change = await api("api/keyspaces/" + encodeURIComponent(name) + "/change").catch(() => undefined);
+  const name = selected, change = await api(ksPath(name, "/change")).catch(() => undefined);
   if (change && name === selected) renderChange(change);
 }
 $("plan-button").addEventListener("click", () => submit(true));
 $("apply-button").addEventListener("click", () => submit(false));
 $("abort-button").addEventListener("click", async () => {
   const out = $("plan"); out.hidden = false; out.textContent = "aborting…";
-  try { const r = await api("api/keyspaces/" + encodeURIComponent(selected) + "/change/abort", { method: "POST" }); out.textContent = "rolled back: v" + r.version + " " + r.phase; renderChange(r); }
+  try { const r = await api(ksPath(selected, "/change/abort"), { method: "POST" }); out.textContent = "rolled back: v" + r.version + " " + r.phase; renderChange(r); }
   catch (error) { out.textContent = "refused: " + error.message; }
 });
 
@@ -240,7 +253,7 @@ async function follow() {
       while ((end = buffer.indexOf("\\n\\n")) >= 0) {
         const frame = buffer.slice(0, end); buffer = buffer.slice(end + 2);
         const data = frame.split("\\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\\n");
-        if (frame.startsWith("event: snapshot") && data) { snapshot = JSON.parse(data); addColumns(snapshot); render(); }
+        if (frame.startsWith("event: snapshot") && data) setSnapshot(JSON.parse(data));
       }
     }
   } catch { /* fall through to polling */ }
@@ -248,7 +261,7 @@ async function follow() {
   for (;;) {
     try {
       const [state, metrics] = await Promise.all([api("api/status"), api("api/metrics")]);
-      snapshot = { ...state, metrics, at: Date.now() }; addColumns(snapshot); render();
+      setSnapshot({ ...state, metrics });
     } catch (error) { if (error.message === "unauthorized") return; $("live").textContent = "retrying: " + error.message; }
     await new Promise((r) => setTimeout(r, 2000));
   }
@@ -256,8 +269,9 @@ async function follow() {
 
 async function start() {
   if (!token) return showLogin();
-  try { snapshot = { ...(await api("api/status")), metrics: await api("api/metrics"), at: Date.now() }; addColumns(snapshot); } catch (error) { if (error.message !== "unauthorized") showLogin(error.message); return; }
-  $("login").hidden = true; $("app").hidden = false; render(); follow();
+  let first;
+  try { first = { ...(await api("api/status")), metrics: await api("api/metrics") }; } catch (error) { if (error.message !== "unauthorized") showLogin(error.message); return; }
+  $("login").hidden = true; $("app").hidden = false; setSnapshot(first); follow();
 }
 start();
 </script>

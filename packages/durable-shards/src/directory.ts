@@ -50,7 +50,7 @@ import type { AutoscalerAction } from "./autoscaler.js";
 import { metricsFamilies, type KeyspaceMetrics } from "./keyspace-metrics.js";
 import { OBSERVATION_TABLES, Observer, type KeyspaceSettings, type ObserverHost } from "./observer.js";
 import { BACKUP_TABLES, Backups, type BackupHost, type BackupJob } from "./backups.js";
-import { LOAD_HISTORY_TABLES, type LoadHistory } from "./load-history.js";
+import { LOAD_HISTORY_TABLES, type KEPT_COLUMNS, type LoadHistory } from "./load-history.js";
 import { renderPrometheus } from "./prometheus.js";
 
 /** Name of the directory object unless a router or app says otherwise. */
@@ -353,8 +353,8 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   }
 
   /**
-   * `keyspace`'s load per slot range at each of its last 120 evaluations (every
-   * `observeIntervalMs`), oldest first: the past of the dashboard's heatmap.
+   * `keyspace`'s load per slot range at each of its last {@link KEPT_COLUMNS} evaluations (every
+   * `observeIntervalMs`) that every shard answered, oldest first: the past of the dashboard's heatmap.
    */
   loadHistory(keyspace: string): LoadHistory {
     const name = parse(keyspaceNameSchema, keyspace, "keyspace");
@@ -456,7 +456,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     const requestedAt = Date.now();
     const plan = this.changes.pending(name);
     if (plan && plan.grants.length > 0) {
-      throw new ShardError("InvalidArgument", `keyspace '${name}' is still being created; creation finishes by itself and is not rolled back`);
+      throw new ShardError("ChangeInProgress", `keyspace '${name}' is still being created; creation finishes by itself and is not rolled back`);
     }
     // A run in progress stops at its next step (a page, a release, an acquire) and rolls back.
     this.abortRequests.add(name);

@@ -15,6 +15,7 @@ import { backupSettingsSchema, type BackupSettings } from "./backups.js";
 import { planByWeight, type HotSlot, type WeightedPlan, type WeightedPlanOptions } from "./weighted-planner.js";
 import { unwrap, type Failure } from "./result.js";
 import { parse } from "./schema.js";
+import { ShardError } from "./errors.js";
 import type { ShardMap } from "./shard-map.js";
 import type { ShardReport } from "./shard-metrics.js";
 
@@ -29,7 +30,7 @@ export interface KeyspaceSettings {
 /** A change to a keyspace's settings; each group is merged into what is set, and a field set to `null` goes back to its default. */
 export const keyspaceSettingsInputSchema = z.strictObject({
   /** How often alerts and the autoscaler are evaluated, in ms (default 60 s). */
-  observeIntervalMs: z.number().int().min(100).max(86_400_000).optional(),
+  observeIntervalMs: z.number().int().min(100).max(86_400_000).nullable().optional(),
   alerts: z.record(z.string(), z.unknown()).optional(),
   autoscaler: z.record(z.string(), z.unknown()).optional(),
   backups: z.record(z.string(), z.unknown()).optional(),
@@ -96,10 +97,10 @@ export class Observer {
     const change = parse(keyspaceSettingsInputSchema, input, "settings");
     const current = this.settings(keyspace);
     const next: KeyspaceSettings = {
-      observeIntervalMs: change.observeIntervalMs ?? current.observeIntervalMs,
-      alerts: parse(alertSettingsSchema, merged(current.alerts, change.alerts), "settings.alerts"),
-      autoscaler: parse(autoscalerSettingsSchema, merged(current.autoscaler, change.autoscaler), "settings.autoscaler"),
-      backups: parse(backupSettingsSchema, merged(current.backups, change.backups), "settings.backups"),
+      observeIntervalMs: change.observeIntervalMs === null ? DEFAULT_OBSERVE_INTERVAL_MS : (change.observeIntervalMs ?? current.observeIntervalMs),
+      alerts: parse(alertSettingsSchema, merged(alertSettingsSchema, current.alerts, change.alerts, "alerts"), "settings.alerts"),
+      autoscaler: parse(autoscalerSettingsSchema, merged(autoscalerSettingsSchema, current.autoscaler, change.autoscaler, "autoscaler"), "settings.autoscaler"),
+      backups: parse(backupSettingsSchema, merged(backupSettingsSchema, current.backups, change.backups, "backups"), "settings.backups"),
     };
     this.host.sql.exec(
       "INSERT INTO keyspace_settings (keyspace, settings) VALUES (?, ?) ON CONFLICT (keyspace) DO UPDATE SET settings = excluded.settings",
@@ -189,7 +190,8 @@ export class Observer {
       ...(change?.finishedAt !== undefined ? { lastChangeAt: change.finishedAt } : {}),
     });
     this.save(keyspace, { ...before, at: now, totals, alerts, autoscaler: state });
-    recordLoad(this.host.sql, keyspace, now, metrics.slotLoad.buckets);
+    // With a shard down its slots would read as idle; the heatmap leaves that time blank instead.
+    if (metrics.shards.every((s) => s.up)) recordLoad(this.host.sql, keyspace, now, metrics.slotLoad.buckets);
     await this.notify(settings.alerts.webhookUrl, before.alerts, alerts);
     const logged: AutoscalerDecision = { at: now, action: decision.action, reason: decision.reason };
     if (decision.action !== "none") {
@@ -299,10 +301,17 @@ export class Observer {
   }
 }
 
-/** `change` merged into `current`; a field set to `null` goes back to its default (JSON has no undefined). */
-function merged(current: object, change: Record<string, unknown> = {}): Record<string, unknown> {
+/**
+ * `change` merged into `current`; a field set to `null` goes back to its default (JSON has no
+ * undefined). A null field the group does not have is refused, as any unknown field is.
+ */
+function merged(schema: z.ZodObject, current: object, change: Record<string, unknown> = {}, group: string): Record<string, unknown> {
   const out: Record<string, unknown> = { ...current, ...change };
-  for (const [field, value] of Object.entries(change)) if (value === null) delete out[field];
+  for (const [field, value] of Object.entries(change)) {
+    if (value !== null) continue;
+    if (!(field in schema.shape)) throw new ShardError("InvalidArgument", `settings.${group}: unknown setting '${field}'`);
+    delete out[field];
+  }
   return out;
 }
 

@@ -2,7 +2,7 @@ import { env } from "cloudflare:test";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { adminApp } from "../src/index.js";
-import { createKv, directory, kvRouter } from "./helpers.js";
+import { createKv, directory, kvRouter, until } from "./helpers.js";
 import type { TestEnv } from "./fixtures/worker.js";
 
 const TOKEN = "test-admin-token-0123456789";
@@ -17,15 +17,6 @@ async function call(path: string, init: RequestInit = {}, token: string | null =
 }
 const post = (path: string, body?: unknown) => call(path, { method: "POST", ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }) });
 const json = async <T = Record<string, unknown>>(response: Response): Promise<T> => (await response.json()) as T;
-
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const value = await read();
-    if (done(value)) return value;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe("admin API", () => {
   it("refuses without a token, with a wrong one, and when no token is configured (fails closed)", async () => {

@@ -42,6 +42,19 @@ export function kvRouter(keyspace: string, options: Partial<RouterOptions<TestKv
   return { router, cache };
 }
 
+/**
+ * Reads `read()` every `intervalMs` (default 50) until `done` holds for its value, and returns
+ * that value; fails the test naming `what` after `timeoutMs` (default 10 s).
+ */
+export async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string, timeoutMs = 10_000, intervalMs = 50): Promise<T> {
+  for (const deadline = Date.now() + timeoutMs; ; ) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
 /** Rejection of `promise`, failing the test when it resolves. */
 export async function rejection(promise: Promise<unknown>): Promise<Error> {
   try {

@@ -2,7 +2,7 @@ import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { MapCache, ShardRouter, hashKey, isFailure, slotOfHash, type ShardReport } from "../src/index.js";
 import { ShardMeasurement } from "../src/shard-metrics.js";
-import { directory, uniqueName } from "./helpers.js";
+import { directory, uniqueName, until } from "./helpers.js";
 import type { MeteredKv } from "./fixtures/worker.js";
 
 async function meteredKeyspace(shards: number) {
@@ -49,14 +49,6 @@ async function evictAll(router: ShardRouter<MeteredKv>, ids: string[]): Promise<
   }
 }
 
-async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 describe("per-shard measurement", () => {
   it("counts every call per method (calls, errors, latency) across a flush and an eviction", async () => {
     const { router, ids, stub } = await meteredKeyspace(2);
@@ -69,7 +61,7 @@ describe("per-shard measurement", () => {
     expect(before).toMatchObject({ put: { calls: 30, errors: 0, latencyCount: 30 }, get: { calls: 20, errors: 0 }, fail: { calls: 5, errors: 5 } });
 
     // The timer flushes the counts to storage; then every shard is evicted.
-    await until(async () => (await Promise.all(ids.map((id) => flushedCalls(stub(id))))).reduce((a, b) => a + b) === 55, "the flush");
+    await until(async () => (await Promise.all(ids.map((id) => flushedCalls(stub(id))))).reduce((a, b) => a + b), (n) => n === 55, "the flush");
     await evictAll(router, ids);
 
     const after = sums(await Promise.all(ids.map((id) => report(stub(id)))));
@@ -87,7 +79,7 @@ describe("per-shard measurement", () => {
   it("loses at most the counts since the last flush when evicted before it", async () => {
     const { router, ids, stub } = await meteredKeyspace(1);
     for (let i = 0; i < 12; i++) await router.get(`k${i}`).put("v");
-    await until(async () => (await flushedCalls(stub(ids[0]!))) === 12, "the flush");
+    await until(() => flushedCalls(stub(ids[0]!)), (n) => n === 12, "the flush");
     for (let i = 0; i < 4; i++) await router.get(`k${i}`).get();
     await evictAll(router, ids);
     const counts = sums([await report(stub(ids[0]!))]);

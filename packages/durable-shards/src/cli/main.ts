@@ -131,7 +131,7 @@ export function program(out: (text: string) => void = (t) => process.stdout.writ
     const job = await request<Job>(conn(), "POST", path(keyspace, "/backups"));
     if (!options.wait) return emit(job, () => `started backup ${job.id} (follow it with --wait, list it with \`durable-shards backups ${keyspace}\`)`);
     const end = await watchJob(conn(), job.id, mode(), out);
-    if (end === undefined) return detached({ job: job.id }, `backup ${job.id} goes on on the server`);
+    if (end === undefined) return detached({ id: job.id }, `backup ${job.id} goes on on the server`);
     emit(end, () => `backup ${end.id} done: ${number(end.rows)} rows, ${bytes(end.bytes)}`);
   });
 
@@ -152,7 +152,7 @@ export function program(out: (text: string) => void = (t) => process.stdout.writ
       const job = await request<Job>(conn(), "POST", path(keyspace, `/backups/${encodeURIComponent(backupId)}/restore`), options.into ? { into: options.into } : {});
       if (!options.wait) return emit(job, () => `started restore ${job.id}`);
       const end = await watchJob(conn(), job.id, mode(), out);
-      if (end === undefined) return detached({ job: job.id }, `restore ${job.id} goes on on the server`);
+      if (end === undefined) return detached({ id: job.id }, `restore ${job.id} goes on on the server`);
       emit(end, () => `restored ${backupId} into ${options.into ?? keyspace}: ${number(end.rows)} rows, checksums ${end.verified ? "equal" : "not checked"}`);
     });
 
