@@ -1,12 +1,3 @@
-import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
-import { defineConfig } from "vitest/config";
-import { quietFaults } from "../../tools/vitest/quiet-run.js";
+import { workerdSuite } from "../../tools/vitest/workerd-suite.js";
 
-export default defineConfig({
-  plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.test.jsonc" } })],
-  test: {
-    ...quietFaults,
-    include: ["test/**/*.test.ts"],
-    testTimeout: 30_000,
-  },
-});
+export default workerdSuite({ configPath: "./wrangler.test.jsonc", testTimeout: 30_000 });
