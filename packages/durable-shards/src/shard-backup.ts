@@ -75,7 +75,7 @@ export function checksums(sql: SqlStorage, tables: readonly string[], bucketSlot
     const source = id === undefined ? table : snapshotTable(id, table);
     for (const row of sql.exec(`SELECT * FROM ${source} WHERE ${inRanges}`, ...bounds)) {
       const bucket = Math.floor((row.slot as number) / bucketSlots);
-      const text = `${table}\u0000${canonicalJson(row)}`;
+      const text = checksumText(table, row);
       const s = sums.get(bucket) ?? { rows: 0, hi: 0, lo: 0 };
       s.rows++;
       s.lo = (s.lo + hashKey(text)) >>> 0;
@@ -84,6 +84,15 @@ export function checksums(sql: SqlStorage, tables: readonly string[], bucketSlot
     }
   }
   return Object.fromEntries([...sums].map(([bucket, s]) => [String(bucket), { rows: s.rows, digest: hex64(s.hi, s.lo) }]));
+}
+
+/**
+ * The text a row's checksum hashes: its table, then its columns in name order as `[name, value]`
+ * pairs (byte arrays as `{ "b": [...] }`). Manifests of format 1 were checked against this form,
+ * so it must not change while they are restorable.
+ */
+export function checksumText(table: string, row: Record<string, SqlStorageValue>): string {
+  return `${table}\u0000${canonicalJson(Object.keys(row).sort().map((column) => [column, row[column]]))}`;
 }
 
 /** Adds `more` into `into` (checksums of other shards). */

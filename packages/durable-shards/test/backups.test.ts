@@ -1,7 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { MapCache, ShardRouter, isFailure } from "../src/index.js";
-import { addChecksums, type BucketChecksums } from "../src/shard-backup.js";
+import { addChecksums, checksumText, type BucketChecksums } from "../src/shard-backup.js";
 import { createKv, directory, kvRouter, rejection, uniqueName, until } from "./helpers.js";
 import type { TestKvStore } from "./fixtures/worker.js";
 
@@ -153,6 +153,15 @@ describe("backups", () => {
     // In the bucket: the manual backup and the two kept, nothing of the deleted ones.
     const objects = await env.BACKUPS.list({ prefix: `${name}/`, delimiter: "/" });
     expect(objects.delimitedPrefixes).toHaveLength(3);
+  });
+
+  it("hashes each row in the form that format-1 manifests were checked against", () => {
+    const bytes = new Uint8Array([1, 2]).buffer;
+    const row = { value: bytes, slot: 3, key: "a", note: null, n: 1.5 };
+    // Columns in name order as [name, value] pairs: what backups taken by earlier versions hold.
+    const old = JSON.stringify(Object.keys(row).sort().map((c) => [c, c === "value" ? { b: [1, 2] } : row[c as keyof typeof row]]));
+    expect(checksumText("kv", row)).toBe(`kv\u0000${old}`);
+    expect(checksumText("kv", row)).toBe('kv\u0000[["key","a"],["n",1.5],["note",null],["slot",3],["value",{"b":[1,2]}]]');
   });
 
   it("answers bad input with precise errors", async () => {
