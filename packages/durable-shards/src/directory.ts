@@ -357,9 +357,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
    * `observeIntervalMs`) that every shard answered, oldest first: the past of the dashboard's heatmap.
    */
   loadHistory(keyspace: string): LoadHistory {
-    const name = parse(keyspaceNameSchema, keyspace, "keyspace");
-    this.keyspaces.committedMap(name);
-    return this.observer.loadHistory(name);
+    return this.observer.loadHistory(parse(keyspaceNameSchema, keyspace, "keyspace"));
   }
 
   /** The alerts of every keyspace (or `keyspace`'s) as last evaluated; `firing` ones only unless `all`. */
@@ -691,14 +689,15 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     return candidate;
   }
 
-  /** Sets `keyspace`'s evaluation timer unless it is set. */
   /**
    * Makes sure the keyspace's evaluations are scheduled (a keyspace from before they existed gets
    * them on its first scrape). Once per keyspace per instance: scrapes and the dashboard call it.
+   * Only a hash keyspace that exists is remembered, so a scrape before `createKeyspace` does not
+   * keep its evaluations from being armed at creation.
    */
   private async armObserver(keyspace: string): Promise<void> {
-    if (this.armed.has(keyspace)) return;
-    if (this.keyspaces.row(keyspace)?.placement === "hash") await this.timers.ensure(`${OBSERVE_PREFIX}${keyspace}`, this.observer.settings(keyspace).observeIntervalMs);
+    if (this.armed.has(keyspace) || this.keyspaces.row(keyspace)?.placement !== "hash") return;
+    await this.timers.ensure(`${OBSERVE_PREFIX}${keyspace}`, this.observer.settings(keyspace).observeIntervalMs);
     this.armed.add(keyspace);
   }
 

@@ -106,6 +106,16 @@ describe("metrics", () => {
 });
 
 describe("load history", () => {
+  it("schedules a keyspace's evaluations at creation even when it was scraped before it existed", async () => {
+    const name = uniqueName("scraped-early");
+    await expect(metricsJson(env.DIRECTORY, { keyspace: name })).rejects.toThrow(/does not exist|UnknownKeyspace/);
+    await directory().createKeyspace({ name, binding: "METERED", shards: 1 });
+    const due = await runInDurableObject(directoryStub(), (_, state) =>
+      state.storage.sql.exec<{ due_at: number }>("SELECT due_at FROM _ds_timers WHERE name = ?", `observe:${name}`).toArray()[0]?.due_at,
+    );
+    expect(due).toBeGreaterThan(0);
+  });
+
   it("keeps each evaluation's load per slot range, oldest first, for the heatmap's past", async () => {
     const { name, router } = await metered(2);
     for (let i = 0; i < 30; i++) await router.get(`k${i % 5}`).put("v");
