@@ -7,7 +7,6 @@
  * shard owns (not rows staged for, or left by, a move). It needs free storage as large as those
  * rows, and the copy runs within one invocation's CPU limit (a few GB per shard at most).
  */
-import { ShardError } from "./errors.js";
 import { canonicalJson } from "./digest.js";
 import { hashKey } from "./hash.js";
 import { backupIdSchema, parse } from "./schema.js";
@@ -49,13 +48,8 @@ function tableExists(sql: SqlStorage, name: string): boolean {
 
 /** A page of about `maxBytes` of backup `id`'s snapshot rows from `cursor` on, and the next cursor (null: done). */
 export function snapshotPage(sql: SqlStorage, id: string, tables: readonly string[], cursor: string | null, maxBytes: number): { data: SlotData; next: string | null } {
-  try {
-    // Snapshots hold only owned slots' rows: every slot is in range.
-    return slotRowsPage(sql, tables, [[0, 2 ** 31]], cursor, maxBytes, (table) => snapshotTable(id, table));
-  } catch (error) {
-    if (error instanceof ShardError) throw error;
-    throw new ShardError("InvalidArgument", `bad page cursor '${cursor}'`);
-  }
+  // Snapshots hold only owned slots' rows: every slot is in range.
+  return slotRowsPage(sql, tables, [[0, 2 ** 31]], cursor, maxBytes, (table) => snapshotTable(id, table));
 }
 
 /** Drops backup `id`'s snapshot tables. */

@@ -26,7 +26,7 @@ export function slotRowsPage(
   maxBytes: number,
   source: (table: string) => string = (table) => table,
 ): { data: SlotData; next: string | null } {
-  const at = pageCursorSchema.parse(cursor === null ? { table: 0, range: 0, rowid: 0 } : JSON.parse(cursor));
+  const at = cursor === null ? { table: 0, range: 0, rowid: 0 } : parseCursor(cursor);
   const data: SlotData = {};
   let bytes = 0;
   for (let t = at.table; t < tables.length; t++) {
@@ -49,6 +49,19 @@ export function slotRowsPage(
     }
   }
   return { data, next: null };
+}
+
+/** A page cursor as `slotRowsPage` wrote it; anything else is refused as bad input (it comes over RPC). */
+function parseCursor(cursor: string): z.infer<typeof pageCursorSchema> {
+  let value: unknown;
+  try {
+    value = JSON.parse(cursor);
+  } catch {
+    value = undefined;
+  }
+  const parsed = pageCursorSchema.safeParse(value);
+  if (!parsed.success) throw new ShardError("InvalidArgument", `bad page cursor '${cursor.slice(0, 80)}'`);
+  return parsed.data;
 }
 
 /** Every row of `ranges` in `tables`, in one piece. */

@@ -147,6 +147,25 @@ describe("moves and stale rows", () => {
   });
 });
 
+describe("page cursors", () => {
+  it("refuses a cursor it did not write, for a move's export and for a backup's snapshot, as bad input", async () => {
+    const keyspace = await createKv(1, 8);
+    const { router } = kvRouter(keyspace);
+    await router.get("k").put("v");
+    const stub = env.KV.getByName(`${keyspace}:s0`);
+    const out = { keyspace, shard: "s0", slotCount: 8, version: 2, ranges: [[0, 8]] as [number, number][] };
+    await stub.dsRelease(out);
+    await stub.dsSnapshot(keyspace, "bk-cursor", 1);
+    for (const cursor of ["{not json", '{"table":-1,"range":0,"rowid":0}', "[]", "1:2"]) {
+      const exported = await answeredFailure(stub.dsExportPage(out, cursor));
+      expect(exported).toMatchObject({ code: "InvalidArgument" });
+      expect(exported.message).toMatch(/bad page cursor/);
+      const snapshot = await answeredFailure(stub.dsSnapshotPage(keyspace, "bk-cursor", cursor));
+      expect(snapshot.message).toMatch(/bad page cursor/);
+    }
+  });
+});
+
 describe("router options", () => {
   it("rejects bad options at construction with typed errors", () => {
     const base = { directory: env.DIRECTORY, namespace: env.KV, keyspace: "kv-opts" };
