@@ -13,7 +13,7 @@ import { directoryClient, type DirectoryClient, type DirectoryNamespace } from "
 import { ShardError } from "./errors.js";
 import { errorResponse } from "./http.js";
 import { PROMETHEUS_CONTENT_TYPE } from "./prometheus.js";
-import { backupIdSchema, keyspaceNameSchema, parse, shardIdSchema, shardSpecsSchema } from "./schema.js";
+import { backupIdSchema, keyspaceNameSchema, parse, shardIdsSchema, shardSpecsSchema } from "./schema.js";
 import { dashboardHtml } from "./dashboard.js";
 import { changeOptionsSchema, rebalanceOptionsSchema } from "./change-options.js";
 
@@ -35,7 +35,7 @@ export interface AdminOptions<E> {
 // The directory's own option schemas; the API always starts changes without waiting.
 const changeLimits = changeOptionsSchema.omit({ wait: true });
 const addSchema = changeLimits.extend({ shards: shardSpecsSchema });
-const removeSchema = changeLimits.extend({ shards: z.array(shardIdSchema).min(1, "name at least one shard") });
+const removeSchema = changeLimits.extend({ shards: shardIdsSchema });
 const rebalanceSchema = rebalanceOptionsSchema.omit({ wait: true });
 const restoreSchema = z.strictObject({ into: keyspaceNameSchema.optional() });
 // Routes that take no options still refuse a body that has some (empty, or `{}`, is fine).

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { Histogram } from "./histogram.js";
+import { isIdentifier } from "./slot-tables.js";
 
 /** The per-object limits load and storage are measured against. */
 export const OBJECT_LIMITS = {
@@ -28,7 +29,7 @@ export const alertSettingsSchema = z.strictObject({
   /** `key_count` (warning, "plan a migration"): rows of the keyspace's slot tables above this. Unset: off. */
   maxKeys: z.number().int().positive().optional(),
   /** The slot table whose rows `maxKeys` counts (one row per key, say). Unset: every slot table's rows. */
-  keysTable: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "keysTable must be a table name").optional(),
+  keysTable: z.string().refine(isIdentifier, "keysTable must be a table name").optional(),
   /** Calls per second one shard is measured against (the per-object soft limit). */
   softLimitPerSecond: z.number().positive().default(OBJECT_LIMITS.softLimitPerSecond),
   /** `shard_load` (warning): a shard's load above this share of `softLimitPerSecond`. */

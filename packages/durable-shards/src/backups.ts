@@ -17,7 +17,7 @@ import { ShardError } from "./errors.js";
 import { fanOut, completeValuesOf } from "./fan-out.js";
 import { unwrap, type Failure } from "./result.js";
 import { normalizeRanges, type ShardMap, type SlotRange } from "./shard-map.js";
-import { addChecksums, type BucketChecksums } from "./shard-backup.js";
+import { addChecksums, type BucketChecksums, type Snapshot } from "./shard-backup.js";
 import type { SlotData } from "./slot-tables.js";
 import { sha256Hex } from "./digest.js";
 
@@ -66,14 +66,6 @@ export interface BackupManifest {
 }
 
 export type { BackupJob, JobPhase } from "./backup-job.js";
-
-/** A shard's snapshot for a backup: the map version it knew, the slots it owns, their rows and checksums. */
-interface Snapshot {
-  version: number;
-  ranges: SlotRange[];
-  rows: number;
-  checksums: BucketChecksums;
-}
 
 interface SnapshotShard {
   dsSnapshot(keyspace: string, id: string, bucketSlots: number): Promise<Snapshot | Failure>;

@@ -24,6 +24,8 @@ const NAME_RULE = "1-64 characters of letters, digits, '_', '.' or '-', starting
 
 export const keyspaceNameSchema = z.string().regex(NAME, `keyspace name must be ${NAME_RULE}`);
 export const shardIdSchema = z.string().regex(NAME, `shard id must be ${NAME_RULE}`);
+/** The shards a removal names: at least one. */
+export const shardIdsSchema = z.array(shardIdSchema).min(1, "name at least one shard");
 /** Ids of backups and of backup or restore jobs (they name R2 objects and snapshot tables). */
 export const backupIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "backup and job ids are 1–64 of A-Z a-z 0-9 _ -");
 export const keySchema = z

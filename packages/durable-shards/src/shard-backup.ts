@@ -18,6 +18,14 @@ import { slotCondition } from "./capture.js";
 /** Per bucket of slots (bucket = slot / bucketSlots): rows, and an order-independent digest of them. */
 export type BucketChecksums = Record<string, { rows: number; digest: string }>;
 
+/** A shard's snapshot for a backup: the map version it knew, the slots it owns, their rows and checksums. */
+export interface Snapshot {
+  version: number;
+  ranges: SlotRange[];
+  rows: number;
+  checksums: BucketChecksums;
+}
+
 function snapshotTable(id: string, table: string): string {
   parse(backupIdSchema, id, "backup id");
   return `_ds_snap_${id.replace(/-/g, "_")}_${table}`;

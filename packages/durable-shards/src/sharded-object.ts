@@ -25,7 +25,7 @@ import { MAX_ARGS, backupIdSchema, isKey, isMapVersion, keyspaceNameSchema, mapV
 import { countSlots, normalizeRanges, rangesContain, subtractRanges, type SlotRange } from "./shard-map.js";
 import { Timers, type TimerHandlers } from "./timers.js";
 import { deleteSlotRows, insertRows, isIdentifier, slotRows, slotRowsPage, type SlotData } from "./slot-tables.js";
-import { checksums, dropSnapshot, hasSnapshot, snapshotPage, takeSnapshot, type BucketChecksums } from "./shard-backup.js";
+import { checksums, dropSnapshot, hasSnapshot, snapshotPage, takeSnapshot, type BucketChecksums, type Snapshot } from "./shard-backup.js";
 import { MEASUREMENT_TABLES, ShardMeasurement, type MeasurementOptions, type ShardReport } from "./shard-metrics.js";
 import { CAPTURE_TABLES, applyDeletes, capturable, capturing, changesPage, slotSizes, slotsSize, startCapture, stopCapture, type ChangesPage } from "./capture.js";
 
@@ -485,7 +485,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
    * consistent), with their checksums per bucket of `bucketSlots` slots. Idempotent: a snapshot
    * taken before is kept.
    */
-  dsSnapshot(keyspace: unknown, id: unknown, bucketSlots: unknown): Promise<{ version: number; ranges: SlotRange[]; rows: number; checksums: BucketChecksums } | Failure> {
+  dsSnapshot(keyspace: unknown, id: unknown, bucketSlots: unknown): Promise<Snapshot | Failure> {
     return settle(async () => {
       const own = this.#backupOwner(keyspace);
       const backup = parse(backupIdSchema, id, "id");
