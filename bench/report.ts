@@ -32,6 +32,12 @@ export function finish(targets: Target[]): void {
   }
 }
 
+/** The `p`th percentile (0–100) of numbers, nearest rank; NaN for none. */
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
 /** Median of numbers. */
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -5,7 +5,7 @@
  * Durable Object calls per heartbeat, by binding.
  */
 import { startWorker } from "../bundle.js";
-import { finish, fmt, heading, median, row, type Target } from "../report.js";
+import { finish, fmt, heading, median, percentile, row, type Target } from "../report.js";
 
 const SERVERS = 1000;
 const REQUESTS = 400;
@@ -81,10 +81,9 @@ try {
       (latencies[mode] ??= []).push(...times);
     }
   }
-  const pct = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((p / 100) * values.length))]!;
   heading(`GET /servers, driven inside the Worker: ${REQUESTS} requests × ${ROUNDS} rounds per mode, ${CONCURRENCY} in flight, each from a new client IP`);
   for (const mode of modes) {
-    row(`  ${mode}`, `${fmt(Math.round(median(rates[mode]!)))} req/s`, `p50 ${fmt(pct(latencies[mode]!, 50), 3)} ms`, `p99 ${fmt(pct(latencies[mode]!, 99), 3)} ms`);
+    row(`  ${mode}`, `${fmt(Math.round(median(rates[mode]!)))} req/s`, `p50 ${fmt(percentile(latencies[mode]!, 50), 3)} ms`, `p99 ${fmt(percentile(latencies[mode]!, 99), 3)} ms`);
   }
   const ratio = (a: string, b: string) => median(rates[a]!.map((r, i) => r / rates[b]![i]!));
   const plainRatio = ratio("ours/plain", "baseline/plain");

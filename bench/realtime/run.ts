@@ -11,7 +11,7 @@
 import { readFileSync } from "node:fs";
 import ts from "typescript";
 import { startWorker } from "../bundle.js";
-import { finish, fmt, heading, median, row, type Target } from "../report.js";
+import { finish, fmt, heading, median, percentile, row, type Target } from "../report.js";
 import { Client, inPool, type Frame } from "./clients.js";
 
 const GATEWAYS = 4;
@@ -66,7 +66,6 @@ async function counters(): Promise<Calls> {
   return (await (await mf.dispatchFetch("http://bench/__bench/counters")).json()) as Calls;
 }
 
-const pct = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((p / 100) * values.length))] ?? NaN;
 const sum = (calls: Calls) => Object.values(calls).reduce((n, c) => n + c, 0);
 const add = (into: Calls, from: Calls) => {
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
@@ -180,7 +179,7 @@ async function round(pairs: Pair[], window = WINDOW): Promise<RoundResult> {
   const seconds = (performance.now() - started) / 1000;
   current = undefined;
   const calls = await counters();
-  return { rate: stats.received / seconds, p50: pct(stats.latencies, 50), p99: pct(stats.latencies, 99), messages: stats.received, calls };
+  return { rate: stats.received / seconds, p50: percentile(stats.latencies, 50), p99: percentile(stats.latencies, 99), messages: stats.received, calls };
 }
 
 // ---- the run ----------------------------------------------------------------------------------
@@ -212,7 +211,7 @@ try {
   const pairingSeconds = (performance.now() - started) / 1000;
   const pairingCalls = await counters();
   row("  pairings completed per second", `${fmt(Math.round(pairs.length / pairingSeconds))} /s`, `(${fmt(pairingSeconds, 3)} s for ${pairs.length})`);
-  row("  pairing latency, all pairs started together", `p50 ${fmt(pct(pairingMs, 50), 3)} ms`, `p99 ${fmt(pct(pairingMs, 99), 3)} ms`);
+  row("  pairing latency, all pairs started together", `p50 ${fmt(percentile(pairingMs, 50), 3)} ms`, `p99 ${fmt(percentile(pairingMs, 99), 3)} ms`);
   row("  Durable Object calls per pairing", fmt(sum(pairingCalls) / pairs.length, 3));
   for (const [key, n] of Object.entries(pairingCalls).sort()) row(`    ${key}`, fmt(n / pairs.length, 3));
 

@@ -15,7 +15,7 @@ import { createWsSynchronizer } from "tinybase/synchronizers/synchronizer-ws-cli
 import { WebSocket } from "ws";
 import { signToken } from "../../apps/todo-stores/src/auth.js";
 import { startWorker } from "../bundle.js";
-import { finish, fmt, heading, row, type Target } from "../report.js";
+import { finish, fmt, heading, percentile, row, type Target } from "../report.js";
 
 const USERS = Number(process.env.USERS ?? 1_000);
 const SHARDS = Number(process.env.STORE_SHARDS ?? 8);
@@ -75,7 +75,6 @@ async function load(user: string): Promise<number> {
   return performance.now() - started;
 }
 
-const percentile = (sorted: number[], q: number) => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!);
 
 /** CONCURRENCY lanes of load/save on random idle users for `ms`; writes only when `saves` is 1. */
 async function drive(ms: number, saves = 0.5): Promise<{ ops: number; perSecond: number; p50: number; p99: number }> {
@@ -96,8 +95,7 @@ async function drive(ms: number, saves = 0.5): Promise<{ ops: number; perSecond:
       }
     }),
   );
-  latencies.sort((a, b) => a - b);
-  return { ops: latencies.length, perSecond: latencies.length / ((performance.now() - started) / 1000), p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) };
+  return { ops: latencies.length, perSecond: latencies.length / ((performance.now() - started) / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
 
 async function client(user: string): Promise<{ store: MergeableStore; stop: () => Promise<void> }> {
@@ -131,8 +129,7 @@ async function sync(ms: number): Promise<{ changes: number; perSecond: number; p
   );
   const seconds = (performance.now() - started) / 1000;
   await Promise.all(pairs.flatMap(([a, b]) => [a.stop(), b.stop()]));
-  latencies.sort((x, y) => x - y);
-  return { changes: latencies.length, perSecond: latencies.length / seconds, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) };
+  return { changes: latencies.length, perSecond: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
 
 type Requests = { legacy: number; shards: Record<string, number> };

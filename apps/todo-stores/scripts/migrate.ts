@@ -9,7 +9,7 @@
 import { Command, Option } from "commander";
 import cliProgress from "cli-progress";
 import { z } from "zod";
-import type { MigrationStatus, SweepStatus } from "../src/migration-status.js";
+import { sideSchema, type MigrationStatus, type SweepStatus } from "../src/migration-status.js";
 import { admin, target, type AdminTarget } from "./admin-client.js";
 import { checked, urlSchema } from "./local.js";
 
@@ -61,7 +61,7 @@ program
   .addOption(rate)
   .action(async (side: string, o: { gradual?: boolean; usersPerSecond: string }) => {
     const { t, json } = connect();
-    const flag = checked(z.enum(["legacy", "sharded"], { error: "side must be 'legacy' or 'sharded'" }), side, "side");
+    const flag = checked(sideSchema, side, "side");
     const s = await admin<MigrationStatus>(t, "/migration/flag", { flag, sweep: o.gradual ? "background" : "none", usersPerSecond: checked(count("--users-per-second", 1000), o.usersPerSecond, "--users-per-second") });
     console.log(json ? JSON.stringify(s) : describe(s));
   });

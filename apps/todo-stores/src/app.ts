@@ -4,7 +4,7 @@
  * the operator's endpoints under `/admin`, and the durable-shards admin API and dashboard under
  * `/_shards`. Every refusal is a 4xx (or a 503 to retry) with a JSON `{error, code}`.
  */
-import { adminApp, errorResponse, ShardError } from "durable-shards";
+import { adminApp, errorStatus, ShardError } from "durable-shards";
 import { Hono, type Context } from "hono";
 import { opens, verifyToken } from "./auth.js";
 import { MAX_SAVE_BYTES } from "./content.js";
@@ -38,7 +38,7 @@ export function createApp(): Hono<App> {
     const typed = ShardError.from(error);
     // A platform fault or an overloaded object: worth retrying (503). One of the library's errors
     // otherwise: its own status. Anything else is logged as the bug it is.
-    if (typed && !typed.retryable) return errorAnswer(errorResponse(typed)!.status, typed.code, typed.detail);
+    if (typed && !typed.retryable) return errorAnswer(errorStatus(typed)!, typed.code, typed.detail);
     if (!typed) console.error(`unexpected error: ${error instanceof Error ? error.message : String(error)}`);
     return errorAnswer(503, typed?.code ?? "Unavailable", "the store is unavailable; retry shortly", { "retry-after": "1" });
   });
@@ -57,10 +57,12 @@ async function store(c: Context<App>, ref: StoreRef, op: StoreOp): Promise<Respo
   if (!opens(verified.claims, ref)) return errorAnswer(403, "Forbidden", "this token does not open that store");
   let body: string | undefined;
   if (op === "save") {
-    const length = Number(c.req.header("content-length") ?? 0);
-    if (length > MAX_SAVE_BYTES) return errorAnswer(413, "TooLarge", `a save is at most ${MAX_SAVE_BYTES} bytes`);
-    body = await c.req.text();
-    if (new TextEncoder().encode(body).length > MAX_SAVE_BYTES) return errorAnswer(413, "TooLarge", `a save is at most ${MAX_SAVE_BYTES} bytes`);
+    const tooLarge = () => errorAnswer(413, "TooLarge", `a save is at most ${MAX_SAVE_BYTES} bytes`);
+    if (Number(c.req.header("content-length") ?? 0) > MAX_SAVE_BYTES) return tooLarge();
+    // The header may be absent or wrong (chunked): the bytes themselves are measured, once.
+    const bytes = await c.req.arrayBuffer();
+    if (bytes.byteLength > MAX_SAVE_BYTES) return tooLarge();
+    body = new TextDecoder().decode(bytes);
   }
   return new Stores(c.env).serve(storeKey(ref), op, c.req.raw, await currentFlag(c.env), body);
 }

@@ -16,10 +16,9 @@ import { z } from "zod";
 import type { Env } from "./env.js";
 import { deploymentOf, type Deployment } from "./deployment.js";
 import { setUpOperations } from "./operations.js";
-import { MAX_PASSES, type MigrationStatus, type SweepStatus } from "./migration-status.js";
+import { MAX_PASSES, sideSchema, type MigrationStatus, type SweepStatus } from "./migration-status.js";
 import { Stores, type Side } from "./stores.js";
 
-export const sideSchema = z.enum(["legacy", "sharded"], { error: "flag must be 'legacy' or 'sharded'" });
 
 export const setFlagSchema = z.strictObject({
   flag: sideSchema,
@@ -84,7 +83,8 @@ export class MigrationControl extends DurableObject<Env> {
     let sweep = this.ctx.storage.kv.get<SweepStatus>("sweep");
     if (!sweep || sweep.to !== flag) sweep = this.fresh(flag, false, 20);
     if (sweep.done) return sweep;
-    const stores = this.stores(this.deployment(d));
+    const deployment = this.deployment(d);
+    const stores = this.stores(deployment);
     let pages = 0;
     const page = await sweepKeys({
       keys: (after, limit) => (flag === "sharded" ? stores.legacy.keysHere(after, limit) : stores.legacy.keysElsewhere(after, limit)),
@@ -95,7 +95,7 @@ export class MigrationControl extends DurableObject<Env> {
       stopped: () => pages++ >= 1,
     });
     // The flag may have changed while the page ran: that sweep is over, this one is not stored.
-    if (this.flagNow(this.deployment(d)) !== flag) return sweep;
+    if (this.flagNow(deployment) !== flag) return sweep;
     // Other calls ran meanwhile: a newer sweep replaced this one (leave it), or this one was
     // stopped (keep that); only the progress is this page's to add.
     const latest = this.ctx.storage.kv.get<SweepStatus>("sweep");

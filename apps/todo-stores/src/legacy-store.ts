@@ -7,7 +7,7 @@ import { DurableObject } from "cloudflare:workers";
 import { KEY_LEDGER_TABLE, KeyLedger, migrate, settle, Timers, type Failure } from "durable-shards";
 import type { Env } from "./env.js";
 import { parseStoreKey } from "./store-key.js";
-import { StoreHost, STORE_SCHEMA, type StoreCopy } from "./store-host.js";
+import { StoreHost, STORE_MIGRATIONS, type StoreCopy } from "./store-host.js";
 import { errorAnswer, KEY_HEADER, serveStore } from "./store-http.js";
 
 /** The legacy object's name, as the app always had it. */
@@ -20,7 +20,7 @@ export class LegacyStore extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    migrate(ctx.storage, "todo-stores/legacy", [{ version: 1, name: "stores", up: STORE_SCHEMA }]);
+    migrate(ctx.storage, "todo-stores/legacy", STORE_MIGRATIONS);
     this.ledger = new KeyLedger(ctx.storage);
     this.timers = new Timers(ctx.storage);
     this.host = new StoreHost({ ctx, env, ledger: this.ledger, timers: this.timers, slotOf: () => 0, serves: () => true });

@@ -1,6 +1,8 @@
 /** What the control object reports (also read by the scripts, in Node). */
+import { z } from "zod";
 
-export type Side = "legacy" | "sharded";
+export const sideSchema = z.enum(["legacy", "sharded"], { error: "the side must be 'legacy' or 'sharded'" });
+export type Side = z.infer<typeof sideSchema>;
 
 /** Passes a sweep makes at most: stores that failed in one are tried again in the next. */
 export const MAX_PASSES = 3;

@@ -4,7 +4,7 @@
  * backup), the user's store is read from there, and saved into the live store through the normal
  * path, so it is served wherever the user is now, reaches D1, and replaces what the store holds.
  */
-import { directoryClient, errorResponse, ShardError, ShardRouter } from "durable-shards";
+import { backupIdSchema, directoryClient, errorStatus, ShardError, ShardRouter } from "durable-shards";
 import { z } from "zod";
 import type { Env } from "./env.js";
 import { errorAnswer } from "./store-http.js";
@@ -13,11 +13,12 @@ import { deploymentOf, placementOf } from "./deployment.js";
 import type { StoreShard } from "./store-shard.js";
 import { currentFlag } from "./control.js";
 
-export const restoreSchema = z.strictObject({ backupId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, "backupId must be a backup id") });
+export const restoreSchema = z.strictObject({ backupId: backupIdSchema });
 
 export async function restoreStore(env: Env, key: string, { backupId }: z.infer<typeof restoreSchema>): Promise<Response> {
-  const { keyspace } = placementOf(deploymentOf(env));
-  if (env.PLACEMENT === "entity") return errorAnswer(409, "Unsupported", "the entity placement has no keyspace backups; use the platform's point-in-time recovery");
+  const deployment = deploymentOf(env);
+  const { keyspace } = placementOf(deployment);
+  if (deployment.placement === "entity") return errorAnswer(409, "Unsupported", "the entity placement has no keyspace backups; use the platform's point-in-time recovery");
   const directory = directoryClient(env.DIRECTORY);
   const scratch = `restore-${backupId}`.slice(0, 64);
   try {
@@ -27,10 +28,10 @@ export async function restoreStore(env: Env, key: string, { backupId }: z.infer<
     });
     if (!existing) await directory.restore(keyspace, backupId, { into: scratch, wait: true });
   } catch (error) {
-    // An unknown backup (404), a refused restore: the library's own answer for its errors.
-    const answer = errorResponse(error);
-    if (answer) return answer;
-    throw error;
+    // An unknown backup (404), a refused restore: the library's status, in the app's error shape.
+    const typed = ShardError.from(error);
+    if (!typed) throw error;
+    return errorAnswer(errorStatus(typed)!, typed.code, typed.detail, typed.retryable ? { "retry-after": "1" } : {});
   }
   const router = new ShardRouter<StoreShard>({ directory: env.DIRECTORY, namespace: env.STORES, keyspace: scratch });
   const body = await router.get(key).readStore();

@@ -11,7 +11,7 @@
  * written whole in one statement (fragmented mode times out on stores over about 200 KB), it moves
  * with its slot as one row, and a save is bounded (`MAX_SAVE_BYTES`) far below the 2 MB row limit.
  */
-import { contentHash, errorResponse, ShardError, type KeyLedger, type Timers } from "durable-shards";
+import { contentHash, errorStatus, ShardError, type Migration, type KeyLedger, type Timers } from "durable-shards";
 import { createMergeableStore, type MergeableContent, type MergeableStore } from "tinybase";
 import { createCustomSynchronizer, type Receive, type Synchronizer } from "tinybase/synchronizers";
 import { rowCount, type StoreContent } from "./content.js";
@@ -21,9 +21,18 @@ import { encodeMessage, frame, parseFrame, SERVER_CLIENT_ID } from "./sync-proto
 import { RateWindow } from "./rate-window.js";
 import { parseWithUndefined, stringifyWithUndefined } from "./tinybase-json.js";
 
-/** The tables of each store object: its stores (`etag` changes with every write) and its outbox. */
-export const STORE_SCHEMA = `CREATE TABLE stores (key TEXT PRIMARY KEY, slot INTEGER NOT NULL, content TEXT NOT NULL, etag TEXT NOT NULL,
-  rows INTEGER NOT NULL, updated_at INTEGER NOT NULL); CREATE INDEX stores_slot ON stores (slot); ${OUTBOX_TABLE}`;
+/**
+ * The migrations of every object that hosts stores (the legacy object and the shards): the stores
+ * (`etag` changes with every write) and the outbox.
+ */
+export const STORE_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: "stores",
+    up: `CREATE TABLE stores (key TEXT PRIMARY KEY, slot INTEGER NOT NULL, content TEXT NOT NULL, etag TEXT NOT NULL,
+      rows INTEGER NOT NULL, updated_at INTEGER NOT NULL); CREATE INDEX stores_slot ON stores (slot); ${OUTBOX_TABLE}`,
+  },
+];
 
 /** Stores kept in memory without a socket (the least recently used beyond it are dropped). */
 const KEPT_IDLE = 256;
@@ -395,5 +404,5 @@ function rowsOf(store: MergeableStore): number {
 /** A refusal from the ledger as the store's answer, with the library's status for it: moving (503, retry) or elsewhere (409). */
 export function ledgerRefusal(error: unknown): StoreRefusal | undefined {
   if (!(error instanceof ShardError) || (error.code !== "Migrating" && error.code !== "Migrated")) return undefined;
-  return new StoreRefusal(errorResponse(error)!.status as 409 | 503, error.message, error.code);
+  return new StoreRefusal(errorStatus(error) as 409 | 503, error.message, error.code);
 }

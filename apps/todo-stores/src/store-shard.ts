@@ -7,7 +7,7 @@
 import { KEY_LEDGER_TABLE, KeyLedger, rangesContain, ShardedObject, type KeyspaceSchema, type SlotRange, type TimerHandlers } from "durable-shards";
 import type { Env } from "./env.js";
 import { outboxLength } from "./outbox.js";
-import { StoreHost, STORE_SCHEMA, type StoreCopy } from "./store-host.js";
+import { StoreHost, STORE_MIGRATIONS, type StoreCopy } from "./store-host.js";
 import { OP_HEADER, serveStore } from "./store-http.js";
 
 export class StoreShard extends ShardedObject<Env> {
@@ -24,7 +24,7 @@ export class StoreShard extends ShardedObject<Env> {
   protected override schema(): KeyspaceSchema {
     return {
       scope: "todo-stores",
-      migrations: [{ version: 1, name: "stores", up: STORE_SCHEMA }],
+      migrations: STORE_MIGRATIONS,
       // The ledger moves with the stores: where a store is served goes where its data goes.
       slotTables: ["stores", KEY_LEDGER_TABLE],
     };

@@ -12,6 +12,7 @@ export {
   LOCATION_HINTS,
   type LocationHint,
   parse,
+  backupIdSchema,
   type ShardSpec,
 } from "./schema.js";
 export {
@@ -28,7 +29,7 @@ export {
 export { initialMap, planChange, type Plan, type ShardChange, type SlotMove } from "./planner.js";
 export { fanOut, valuesOf, errorsOf, completeValuesOf, type FanOutOptions, type FanOutOutcome, type FanOutResult } from "./fan-out.js";
 export { withRetry, isRetryable, isOverloaded, backoffDelay, sleep, type RetryOptions } from "./retry.js";
-export { errorResponse } from "./http.js";
+export { errorResponse, errorStatus } from "./http.js";
 export {
   MAX_FAILED_ATTEMPTS,
   type ChangePhase,

@@ -26,6 +26,17 @@ const STATUS: Partial<Record<string, number>> = {
 };
 
 /**
+ * The HTTP status for one of the library's errors (as {@link errorResponse} answers it): 503 for
+ * overload and other retryable failures, the code's 4xx, or `undefined` for an error it does not
+ * know. For an app that answers in its own shape.
+ */
+export function errorStatus(error: unknown): number | undefined {
+  if (isOverloaded(error)) return 503;
+  const typed = ShardError.from(error);
+  return typed ? (STATUS[typed.code] ?? (typed.retryable ? 503 : 500)) : undefined;
+}
+
+/**
  * A JSON error response for `error`: 503 with `Retry-After` for overload, 4xx for rejected input,
  * 503 for other retryable failures, or `undefined` when the error is not one the library knows
  * (let the app's own handler decide).
@@ -40,7 +51,7 @@ export function errorResponse(error: unknown): Response | undefined {
   }
   const typed = ShardError.from(error);
   if (!typed) return undefined;
-  const status = STATUS[typed.code] ?? (typed.retryable ? 503 : 500);
+  const status = errorStatus(typed)!;
   const headers: HeadersInit = status === 503 ? { "Retry-After": "1" } : {};
   return Response.json({ error: typed.code, message: typed.detail }, { status, headers });
 }

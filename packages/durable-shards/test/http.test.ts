@@ -1,6 +1,6 @@
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { OverloadedError, ShardError, errorResponse } from "../src/index.js";
+import { OverloadedError, ShardError, errorResponse, errorStatus } from "../src/index.js";
 
 describe("errorResponse", () => {
   it("maps library errors to statuses and leaves foreign errors alone", async () => {
@@ -14,6 +14,14 @@ describe("errorResponse", () => {
     expect(overloaded.headers.get("Retry-After")).toBe("3");
     expect(await errorResponse(new ShardError("LastShard", "no"))!.json()).toEqual({ error: "LastShard", message: "no" });
     expect(errorResponse(new Error("other"))).toBeUndefined();
+  });
+
+  it("gives the same statuses alone, for an app that answers in its own shape", () => {
+    for (const error of [new ShardError("UnknownKeyspace", "x"), new ShardError("NoChange", "x"), new ShardError("RetriesExhausted", "x", { retryable: true }), new OverloadedError("busy")]) {
+      expect(errorStatus(error)).toBe(errorResponse(error)!.status);
+    }
+    expect(errorStatus(new ShardError("NoChange", "x"))).toBe(409);
+    expect(errorStatus(new Error("other"))).toBeUndefined();
   });
 });
 
