@@ -76,8 +76,12 @@ export class ShardError extends Error {
   }
 
   /** The typed error of `code`: the subclass for codes that have one. */
-  static of(code: ShardErrorCode, detail: string, options: { retryable?: boolean; cause?: unknown; mapVersion?: number; movedTo?: string } = {}): ShardError {
-    if (code === "WrongShard") return new WrongShardError(detail, options.mapVersion ?? 0, options.movedTo);
+  static of(
+    code: ShardErrorCode,
+    detail: string,
+    options: { retryable?: boolean; cause?: unknown; mapVersion?: number; movedTo?: string; owners?: readonly (string | null)[] } = {},
+  ): ShardError {
+    if (code === "WrongShard") return new WrongShardError(detail, options.mapVersion ?? 0, options.movedTo, options.owners);
     if (code === "Overloaded") return new OverloadedError(detail, { cause: options.cause });
     return new ShardError(code, detail, options);
   }
@@ -119,6 +123,11 @@ export class WrongShardError extends ShardError {
     readonly mapVersion: number,
     /** The shard the slot was released to, while the change that moves it is not committed. */
     readonly movedTo?: string,
+    /**
+     * A refused call for several keys (`router.some`): per key, in the order sent, the shard that
+     * serves it as far as the refusing shard knows (itself, the shard it handed the slot to, or null).
+     */
+    readonly owners?: readonly (string | null)[],
   ) {
     super("WrongShard", message, { retryable: true });
   }

@@ -26,6 +26,8 @@ export interface FailureBody {
   mapVersion?: number;
   /** Refusals: the shard the slot was released to, while its change is not committed. */
   movedTo?: string;
+  /** Refusals of a call for several keys: who serves each key, in the order sent (see {@link WrongShardError.owners}). */
+  owners?: (string | null)[];
 }
 
 /** A {@link ShardError} returned, rather than thrown, across RPC. */
@@ -39,6 +41,7 @@ export function failureOf(error: ShardError): Failure {
   if (error instanceof WrongShardError) {
     body.mapVersion = error.mapVersion;
     if (error.movedTo !== undefined) body.movedTo = error.movedTo;
+    if (error.owners !== undefined) body.owners = [...error.owners];
   }
   return { [FAILURE_KEY]: body };
 }

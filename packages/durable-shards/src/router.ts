@@ -8,13 +8,13 @@
  * attempt, no retry on overload). Other failures are thrown to the caller as typed errors.
  */
 import { ShardError, WrongShardError } from "./errors.js";
-import { fanOut, type FanOutOptions, type FanOutResult } from "./fan-out.js";
+import { fanOut, type FanOutOptions, type FanOutOutcome, type FanOutResult } from "./fan-out.js";
 import { DEFAULT_DIRECTORY_NAME, type CreateKeyspaceInput, type RoutingInfo } from "./directory.js";
 import { invokeDirectory, type DirectoryNamespace } from "./directory-client.js";
 import { errorOf, failureOf, isFailure, unwrap, type Failure } from "./result.js";
 import { backoffDelay, retryAfter, sleep, withRetry, type RetryOptions } from "./retry.js";
 import { z } from "zod";
-import { checkKey, keyspaceNameSchema, parse, retryOptionsSchema, shardIdSchema } from "./schema.js";
+import { MAX_KEYS_PER_CALL, checkKey, keyspaceNameSchema, parse, retryOptionsSchema, shardIdSchema } from "./schema.js";
 import { ShardMap, type ShardInfo } from "./shard-map.js";
 import { FENCE_HEADER, REFUSED_HEADER } from "./fence.js";
 import { shardStub } from "./object-ids.js";
@@ -116,6 +116,7 @@ export type ShardClient<T> = {
 interface ShardRpc {
   routedCall(keyspace: string, shard: string | null, key: string, version: number, method: string, ...args: unknown[]): Promise<unknown>;
   shardCall(keyspace: string, shard: string, version: number, method: string, ...args: unknown[]): Promise<unknown>;
+  keysCall(keyspace: string, shard: string, keys: string[], method: string, ...args: unknown[]): Promise<unknown>;
 }
 
 /** `error` typed where it is one of ours. */
@@ -313,19 +314,42 @@ export class ShardRouter<T extends ShardedObject> {
     return result;
   }
 
-  /** Runs `call` on each shard that owns at least one of `keys`, with the keys it owns. */
+  /**
+   * Runs `call` on each shard that owns at least one of `keys`, with the keys it owns (at most
+   * {@link MAX_KEYS_PER_CALL} keys). Each shard runs the call only if it serves every key it was
+   * sent. While a change runs, the directory still hands out the old map; a group refused because
+   * some of its keys moved is sent again where each key went (as the refusing shard says, else by
+   * a refreshed map), up to `maxRoutingAttempts` rounds, so writes go on through the change. A
+   * shard then appears once per group of keys it was sent; a group still refused after the last
+   * round stays in the result with its `WrongShard` error. `deadlineMs` applies to each round.
+   */
   async some<R>(
     keys: readonly string[],
     call: (shard: ShardClient<T>, keys: string[], shardId: string) => Promise<R>,
     options: FanOutOptions = {},
   ): Promise<FanOutResult<R>> {
-    const map = await this.hashMap();
-    const byShard = new Map<string, string[]>();
-    for (const key of keys) {
-      const id = map.shardOfKey(checkKey(key)).id;
-      byShard.set(id, [...(byShard.get(id) ?? []), key]);
+    if (keys.length > MAX_KEYS_PER_CALL) throw new ShardError("InvalidArgument", `keys: at most ${MAX_KEYS_PER_CALL} keys per call, got ${keys.length}`);
+    let map = await this.hashMap();
+    const checked = keys.map((key) => checkKey(key));
+    let groups = groupBy(checked, (key) => map.shardOfKey(key).id);
+    const outcomes: FanOutOutcome<R>[] = [];
+    for (let round = 1; ; round++) {
+      const targets = [...groups.keys()];
+      const result = await fanOut(targets, (id) => call(this.keysClient(map, id, groups.get(id)!), groups.get(id)!, id), options);
+      const refused: { keys: string[]; owners: readonly (string | null)[] }[] = [];
+      result.results.forEach((outcome, i) => {
+        const error = outcome.ok ? undefined : outcome.error;
+        if (error instanceof WrongShardError && round < this.maxAttempts) refused.push({ keys: groups.get(targets[i]!)!, owners: error.owners ?? [] });
+        else outcomes.push(outcome);
+      });
+      if (refused.length === 0) break;
+      // Refused again: a move is cutting over (its slots are served nowhere for a moment).
+      if (round > 1) await sleep(backoffDelay(round - 1, { baseDelayMs: 20, ...this.retry }));
+      if (refused.some((g) => g.keys.some((_, j) => !g.owners[j]))) map = await this.hashMap(true);
+      groups = new Map();
+      for (const g of refused) g.keys.forEach((key, j) => push(groups, g.owners[j] ?? map.shardOfKey(key).id, key));
     }
-    return this.fanOver(map, [...byShard.keys()], (client, id) => call(client, byShard.get(id)!, id), options);
+    return { results: outcomes, complete: outcomes.every((o) => o.ok), mapVersion: map.version };
   }
 
   /** The current map (fetching it when not cached). */
@@ -357,16 +381,28 @@ export class ShardRouter<T extends ShardedObject> {
     return { ...result, mapVersion: map.version };
   }
 
-  private async callShard(map: ShardMap, shardId: string, method: string, args: unknown[]): Promise<unknown> {
+  private callShard(map: ShardMap, shardId: string, method: string, args: unknown[]): Promise<unknown> {
     const shard = map.shards.find((s) => s.id === shardId);
     if (!shard) throw new ShardError("UnknownShard", `shard '${shardId}' is not in map version ${map.version} of '${this.keyspace}'`);
+    return this.invoke(() => this.shardStub(shard), (stub) => stub.shardCall(this.keyspace, shardId, map.version, method, ...args));
+  }
+
+  /** A shard's client for `keys` (router.some): its calls carry the keys, which the shard checks. */
+  private keysClient(map: ShardMap, shardId: string, keys: string[]): ShardClient<T> {
+    // A shard a refusal named may be new in the running change, so not in the map yet.
+    const shard = map.shards.find((s) => s.id === shardId);
+    const newStub = () => (shard ? this.shardStub(shard) : this.namedStub(shardId));
+    return new Proxy({} as ShardClient<T>, {
+      get: (_, method) =>
+        typeof method === "string" ? (...args: unknown[]) => this.invoke(newStub, (stub) => stub.keysCall(this.keyspace, shardId, keys, method, ...args)) : undefined,
+    });
+  }
+
+  /** `call` on the object `newStub` reaches, platform errors retried per the policy; its failure thrown typed. */
+  private async invoke(newStub: () => ShardRpc, call: (stub: ShardRpc) => Promise<unknown>): Promise<unknown> {
     let result: unknown;
     try {
-      result = await withRetry(
-        () => this.shardStub(shard),
-        (stub) => stub.shardCall(this.keyspace, shardId, map.version, method, ...args),
-        this.retry,
-      );
+      result = await withRetry(newStub, call, this.retry);
     } catch (error) {
       throw typed(error);
     }
@@ -423,6 +459,19 @@ export class ShardRouter<T extends ShardedObject> {
   private shardStub(shard: ShardInfo): ShardRpc {
     return shardStub(this.options.namespace, this.keyspace, shard) as unknown as ShardRpc;
   }
+}
+
+/** `items` grouped by `keyOf`, groups in first-seen order. */
+function groupBy(items: readonly string[], keyOf: (item: string) => string): Map<string, string[]> {
+  const groups = new Map<string, string[]>();
+  for (const item of items) push(groups, keyOf(item), item);
+  return groups;
+}
+
+function push(groups: Map<string, string[]>, key: string, item: string): void {
+  const group = groups.get(key);
+  if (group) group.push(item);
+  else groups.set(key, [item]);
 }
 
 function truncate(key: string): string {

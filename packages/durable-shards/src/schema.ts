@@ -32,6 +32,13 @@ export const keySchema = z
   .string({ error: "key must be a string" })
   .min(1, "key must not be empty")
   .max(MAX_KEY_LENGTH, `key must be at most ${MAX_KEY_LENGTH} characters`);
+/** Most keys one `router.some` call takes (every shard call of it carries its keys). */
+export const MAX_KEYS_PER_CALL = 10_000;
+/** The keys of a call for several keys (`router.some`). */
+export const keysSchema = z
+  .array(keySchema)
+  .min(1, "name at least one key")
+  .max(MAX_KEYS_PER_CALL, `at most ${MAX_KEYS_PER_CALL} keys per call`);
 export const slotCountSchema = z
   .number()
   .int("slotCount must be an integer")

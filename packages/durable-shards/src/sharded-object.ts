@@ -21,10 +21,10 @@ import { failureOf, failureOrThrow, isThenable, settle, type Failure } from "./r
 import { argsSchema, FENCE_HEADER, methodNameSchema, parseFenceHeader, parseKeyFence, parseShardFence, REFUSED_HEADER, type KeyFence } from "./fence.js";
 import { hashKey, slotOfHash } from "./hash.js";
 import { migrate, type Migration } from "./migrations.js";
-import { MAX_ARGS, backupIdSchema, isKey, isMapVersion, keyspaceNameSchema, mapVersionSchema, parse, shardIdSchema, slotCountSchema } from "./schema.js";
+import { MAX_ARGS, backupIdSchema, isKey, isMapVersion, keysSchema, keyspaceNameSchema, mapVersionSchema, parse, shardIdSchema, slotCountSchema } from "./schema.js";
 import { countSlots, normalizeRanges, rangesContain, subtractRanges, type SlotRange } from "./shard-map.js";
 import { Timers, type TimerHandlers } from "./timers.js";
-import { deleteSlotRows, insertRows, isIdentifier, slotRows, slotRowsPage, type SlotData } from "./slot-tables.js";
+import { deleteSlotRows, hasSlotRows, insertRows, isIdentifier, slotRows, slotRowsPage, type SlotData } from "./slot-tables.js";
 import { checksums, dropSnapshot, hasSnapshot, snapshotPage, takeSnapshot, type BucketChecksums, type Snapshot } from "./shard-backup.js";
 import { MEASUREMENT_TABLES, ShardMeasurement, type MeasurementOptions, type ShardReport } from "./shard-metrics.js";
 import { CAPTURE_TABLES, applyDeletes, capturable, capturing, changesPage, slotSizes, slotsSize, startCapture, stopCapture, type ChangesPage } from "./capture.js";
@@ -217,6 +217,16 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   /** Deletes the rows of slots this shard gave away, once the directory committed the move. */
   protected deleteSlots(ranges: readonly SlotRange[]): void {
     deleteSlotRows(this.ctx.storage.sql, this.checkedSlotTables(), ranges);
+  }
+
+  /**
+   * Whether this shard holds rows of `ranges`, slots it does not serve: rows a move is copying
+   * here, or rows it gave away and has not dropped yet. Whole-shard calls are refused meanwhile,
+   * since a whole-shard method would count them too. The default looks in the slot tables; a
+   * subclass that overrides the data hooks answers for its own data.
+   */
+  protected holdsRowsOf(ranges: readonly SlotRange[]): boolean {
+    return hasSlotRows(this.ctx.storage.sql, this.checkedSlotTables(), ranges);
   }
 
   /**
@@ -439,6 +449,41 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
       }
       if (own.version > f.version) {
         return this.#refuse(name, refusal(own.version, `shard '${own.shard}' changed at map version ${own.version}, after the caller's ${f.version}`));
+      }
+      if (this.holdsRowsOf(subtractRanges([[0, own.slotCount]], own.ranges))) {
+        return this.#refuse(name, refusal(own.version, `shard '${own.shard}' holds rows of slots it does not serve while a change moves them`));
+      }
+      return this.run(-1, 0, name, (_key, ...rest) => fn.call(this, ...rest), undefined, 0, args);
+    });
+  }
+
+  /**
+   * Runs shard method `method(...args)` for `keys` (`router.some`), if this object is shard `shard`
+   * and owns every key's slot. Otherwise nothing runs and it returns a `WrongShard` failure naming,
+   * per key, who serves it as far as this shard knows ({@link WrongShardError.owners}), so the
+   * router re-sends each key where it went. The check is per slot, not per map version as in
+   * {@link shardCall}: while a change runs (and the directory still hands out the old map), a shard
+   * that gave other slots away still serves these keys, and one that took them serves them too.
+   */
+  keysCall(keyspace: unknown, shard: unknown, keys: unknown, method: unknown, ...args: unknown[]): unknown {
+    return settle(() => {
+      const ks = parse(keyspaceNameSchema, keyspace, "keyspace");
+      const id = parse(shardIdSchema, shard, "shard");
+      const list = parse(keysSchema, keys, "keys");
+      const fn = this.method(method, this.shardLevel, this.methods);
+      if (args.length > MAX_ARGS) parse(argsSchema, args, "args");
+      const own = this.ownership;
+      const name = method as string;
+      if (!own || own.keyspace !== ks || own.shard !== id) {
+        return this.#refuse(name, refusal(own?.version ?? 0, `object is not shard '${id}' of '${ks}'`));
+      }
+      const slots = list.map((key) => slotOfHash(hashKey(key), own.slotCount));
+      const missing = slots.filter((slot) => !rangesContain(own.ranges, slot));
+      if (missing.length > 0) {
+        const released = this.#releasedTo();
+        const owners = slots.map((slot) => (rangesContain(own.ranges, slot) ? own.shard : (released.find((r) => rangesContain(r.ranges, slot))?.to ?? null)));
+        const error = refusal(own.version, `shard '${own.shard}' of '${own.keyspace}' does not own ${missing.length} of the ${list.length} keys' slots (slot ${missing[0]})`);
+        return this.#refuse(name, new WrongShardError(error.message, error.mapVersion, undefined, owners));
       }
       return this.run(-1, 0, name, (_key, ...rest) => fn.call(this, ...rest), undefined, 0, args);
     });
@@ -867,13 +912,18 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
    * it from its acquire on, while the directory still hands out the old map until it commits.
    */
   private slotRefusal(own: Ownership, slot: number): WrongShardError {
-    // Read here, not kept in memory: refusals are rare, and the table changes with every move.
-    const released = this.ctx.storage.sql
-      .exec<{ to_shard: string; ranges: string }>("SELECT to_shard, ranges FROM _ds_released WHERE to_shard IS NOT NULL ORDER BY version DESC")
-      .toArray();
-    const to = released.find((r) => rangesContain(JSON.parse(r.ranges) as SlotRange[], slot))?.to_shard;
+    const to = this.#releasedTo().find((r) => rangesContain(r.ranges, slot))?.to;
     const where = to === undefined ? "" : `; moved to '${to}'`;
     return refusal(own.version, `shard '${own.shard}' of '${own.keyspace}' does not own slot ${slot}${where}`, to);
+  }
+
+  /** The slots this shard released and has not dropped yet, newest first, with the shard that took them. */
+  #releasedTo(): { to: string; ranges: SlotRange[] }[] {
+    // Read here, not kept in memory: refusals are rare, and the table changes with every move.
+    return this.ctx.storage.sql
+      .exec<{ to_shard: string; ranges: string }>("SELECT to_shard, ranges FROM _ds_released WHERE to_shard IS NOT NULL ORDER BY version DESC")
+      .toArray()
+      .map((r) => ({ to: r.to_shard, ranges: JSON.parse(r.ranges) as SlotRange[] }));
   }
 
   private save(next: Ownership): void {

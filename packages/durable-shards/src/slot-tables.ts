@@ -83,6 +83,11 @@ export function insertRows(sql: SqlStorage, data: SlotData): void {
   }
 }
 
+/** Whether any of `tables` holds a row of `ranges` (one index seek per table and range, given an index on `slot`). */
+export function hasSlotRows(sql: SqlStorage, tables: readonly string[], ranges: readonly SlotRange[]): boolean {
+  return tables.some((table) => ranges.some(([start, end]) => sql.exec(`SELECT 1 FROM ${table} WHERE slot >= ? AND slot < ? LIMIT 1`, start, end).toArray().length > 0));
+}
+
 /** Deletes the rows of `ranges` from `tables`. */
 export function deleteSlotRows(sql: SqlStorage, tables: readonly string[], ranges: readonly SlotRange[]): void {
   for (const table of tables) for (const [start, end] of ranges) sql.exec(`DELETE FROM ${table} WHERE slot >= ? AND slot < ?`, start, end);

@@ -1,3 +1,4 @@
+import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { ShardError, completeValuesOf, errorsOf, fanOut, valuesOf } from "../src/index.js";
 import { createKv, kvRouter } from "./helpers.js";
@@ -42,6 +43,34 @@ describe("fan-out over real shards", () => {
     expect(result.complete).toBe(true);
     expect(valuesOf(result).reduce((a, b) => a + b, 0)).toBe(40);
     expect(completeValuesOf(result, "count").reduce((a, b) => a + b, 0)).toBe(40);
+  });
+});
+
+describe("whole-shard calls while rows move", () => {
+  it("refuses a shard holding rows a move is copying to it, so no row is counted twice, and answers again once they are gone", async () => {
+    const keyspace = await createKv(2, 64);
+    const { router } = kvRouter(keyspace);
+    for (let i = 0; i < 40; i++) await router.get(`k${i}`).put("v");
+    const ranges = (await router.map()).rangesOf("s1");
+    const rows = await runInDurableObject(env.KV.getByName(`${keyspace}:s1`), (_, state) => state.storage.sql.exec("SELECT * FROM kv").toArray());
+    expect(rows.length).toBeGreaterThan(0);
+    // s0 is given a copy of s1's slots, as a move's first page is, without acquiring them.
+    const s0 = env.KV.getByName(`${keyspace}:s0`);
+    const transfer = { keyspace, shard: "s0", slotCount: 64, version: 2, ranges };
+    expect(await s0.dsImportPage(transfer, { kv: rows }, true)).toEqual({ rows: rows.length });
+
+    const during = await router.all((shard) => shard.count());
+    expect(during.complete).toBe(false);
+    expect(errorsOf(during).map((e) => e.shard)).toEqual(["s0"]);
+    expect(ShardError.from(errorsOf(during)[0]!.error)?.code).toBe("WrongShard");
+    expect(errorsOf(during)[0]!.error.message).toMatch(/holds rows of slots it does not serve/);
+    expect(valuesOf(during)).toEqual([rows.length]);
+
+    // The move rolled back: the target drops what it was given, and whole-shard calls reach it again.
+    await s0.dsDrop(transfer);
+    const after = await router.all((shard) => shard.count());
+    expect(after.complete).toBe(true);
+    expect(valuesOf(after).reduce((a, b) => a + b, 0)).toBe(40);
   });
 });
 

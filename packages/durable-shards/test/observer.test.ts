@@ -344,9 +344,11 @@ describe("autoscaler", () => {
     });
     const shards = async () => (await directory().getKeyspace(name)).shards.length;
     let stop = false;
+    const acked = new Array<number>(50).fill(0);
     const load = (async () => {
       for (let i = 0; !stop; i++) {
         await router.get(`k${i % 50}`).increment();
+        acked[i % 50]!++;
         await sleep(5);
       }
     })();
@@ -365,8 +367,11 @@ describe("autoscaler", () => {
     expect(acted[0]!.reason).toMatch(/hottest shard/);
     expect(acted[0]!.outcome).toMatch(/change to map version/);
     expect(logged.filter((l) => l.includes(`${name}: add:`) || l.includes(`${name}: remove:`))).toHaveLength(2);
-    // Every key is still there.
-    for (let i = 0; i < 50; i++) expect(Number(await router.get(`k${i}`).get())).toBeGreaterThan(0);
+    // Every acknowledged increment is there, through both changes.
+    const stored = [];
+    for (let i = 0; i < 50; i++) stored.push(Number(await router.get(`k${i}`).get()));
+    expect(stored).toEqual(acked);
+    expect(acked.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
   }, 40_000);
 
   it("decides nothing while paused, and again once resumed", async () => {

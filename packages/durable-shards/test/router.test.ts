@@ -1,7 +1,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { ShardError, ShardRouter, metricsJson, rangesContain, slotForKey, type Ownership } from "../src/index.js";
-import { THROW_REFUSALS } from "./fixtures/worker.js";
+import { THROW_REFUSALS, exceptionsIn } from "./fixtures/worker.js";
 import { answeredFailure, createKv, directory, directoryStub, kvRouter, rejection, uniqueName } from "./helpers.js";
 
 /** Every shard's rows, checked against the slots that shard owns. */
@@ -162,6 +162,72 @@ describe("ShardRouter", () => {
     expect((await directory().getKeyspace(keyspace)).version).toBe(2);
     for (const key of keys) expect([key, await router.get(key).get()]).toEqual([key, onS2.includes(key) ? "during" : "before"]);
     expect(await rowsOutsideOwnership(keyspace)).toEqual([]);
+  });
+
+  it("runs `some` through a change that has not committed: groups follow their keys to where they went", async () => {
+    const keyspace = await createKv(2, 128);
+    const { router } = kvRouter(keyspace);
+    const keys = Array.from({ length: 80 }, (_, i) => `k${i}`);
+    await router.some(keys, (shard, owned) => shard.putMany(owned, "before"));
+    // As above: the move to s2 completes, the one to s3 cannot, and the directory keeps version 1.
+    await runInDurableObject(env.KV.getByName(`${keyspace}:s3`), (o) => o.sabotageAcquire(true));
+    expect(ShardError.from(await rejection(directory().addShards(keyspace, 2)))?.code).toBe("ChangeInProgress");
+    const rangesOf = (shard: string) => runInDurableObject(env.KV.getByName(`${keyspace}:${shard}`), (o) => o.describeOwnership()?.ranges ?? []);
+    const owned = { s0: await rangesOf("s0"), s1: await rangesOf("s1"), s2: await rangesOf("s2") };
+    const ownerOf = (key: string) => Object.entries(owned).find(([, r]) => rangesContain(r, slotForKey(key, 128)))?.[0];
+    const served = keys.filter((k) => ownerOf(k) !== undefined);
+    const inFlight = keys.filter((k) => ownerOf(k) === undefined);
+    expect(served.filter((k) => ownerOf(k) === "s2").length).toBeGreaterThan(0);
+    expect(inFlight.length).toBeGreaterThan(0);
+
+    // Version 1 sends the keys to s0 and s1, which gave some away: each key is written where it is served now.
+    const during = await router.some(served, async (shard, group, id) => ({ id, keys: await shard.putMany(group, "during") }));
+    expect(during.complete).toBe(true);
+    expect(during.mapVersion).toBe(1);
+    const wrote = during.results.flatMap((r) => (r.ok ? r.value.keys.map((k): [string, string] => [k, r.value.id]) : []));
+    expect(new Map(wrote)).toEqual(new Map(served.map((k) => [k, ownerOf(k)])));
+    expect(wrote).toHaveLength(served.length);
+    // Keys bound for s3 are refused, honestly, until their move completes; the rest still land.
+    const impatient = kvRouter(keyspace, { maxRoutingAttempts: 2 }).router;
+    const mixed = await impatient.some([...inFlight.slice(0, 3), ...served.slice(0, 3)], (shard, group) => shard.putMany(group, "mixed"));
+    expect(mixed.complete).toBe(false);
+    const failed = mixed.results.flatMap((r) => (r.ok ? [] : [r.error]));
+    expect(failed.length).toBeGreaterThan(0);
+    for (const error of failed) expect(ShardError.from(error)?.code).toBe("WrongShard");
+    expect(mixed.results.flatMap((r) => (r.ok ? r.value : [])).sort()).toEqual(served.slice(0, 3).sort());
+
+    await runInDurableObject(env.KV.getByName(`${keyspace}:s3`), (o) => o.sabotageAcquire(false));
+    expect(await runDurableObjectAlarm(directoryStub())).toBe(true);
+    expect((await directory().getKeyspace(keyspace)).version).toBe(2);
+    const mixedKeys = new Set(served.slice(0, 3));
+    for (const key of keys) expect([key, await router.get(key).get()]).toEqual([key, mixedKeys.has(key) ? "mixed" : served.includes(key) ? "during" : "before"]);
+    expect(await rowsOutsideOwnership(keyspace)).toEqual([]);
+    // Refusals travelled as values: no shard's entry point threw.
+    for (const id of ["s0", "s1", "s2", "s3"]) expect(await runInDurableObject(env.KV.getByName(`${keyspace}:${id}`), (_, state) => exceptionsIn(state.storage))).toBe(0);
+  });
+
+  it("refuses a call for several keys at the shard unless it serves every one, naming who does", async () => {
+    const keyspace = await createKv(2, 64);
+    const map = await kvRouter(keyspace).router.map();
+    const mine = Array.from({ length: 40 }, (_, i) => `key-${i}`).filter((k) => map.shardOfKey(k).id === "s0");
+    const other = Array.from({ length: 40 }, (_, i) => `key-${i}`).find((k) => map.shardOfKey(k).id === "s1")!;
+    const s0 = env.KV.getByName(`${keyspace}:s0`);
+    expect(await s0.keysCall(keyspace, "s0", mine, "putMany", mine, "v")).toEqual(mine);
+    const error = await answeredFailure(s0.keysCall(keyspace, "s0", [mine[0]!, other], "putMany", [mine[0]!, other], "w"));
+    expect(error).toMatchObject({ code: "WrongShard", owners: ["s0", null] });
+    expect(error.message).toMatch(/does not own 1 of the 2 keys' slots/);
+    expect(await kvRouter(keyspace).router.get(mine[0]!).get()).toBe("v");
+    for (const [args, pattern] of [
+      [[keyspace, "s0", [], "putMany"], /keys: name at least one key/],
+      [[keyspace, "s0", [""], "putMany"], /key must not be empty/],
+      [[keyspace, "s0", "k", "putMany"], /keys/],
+      [[keyspace, "s0", mine, "put"], /per-key method/],
+    ] as const) {
+      const refused = await answeredFailure((s0.keysCall as (...a: unknown[]) => Promise<unknown>)(...args));
+      expect(refused.code, String(pattern)).toBe("InvalidArgument");
+      expect(refused.message).toMatch(pattern);
+    }
+    expect(ShardError.from(await rejection(kvRouter(keyspace).router.some(Array.from({ length: 10_001 }, (_, i) => `k${i}`), async () => 0)))?.code).toBe("InvalidArgument");
   });
 
   it("follows refusals thrown by shards of an older library version (a gradual deployment)", async () => {
