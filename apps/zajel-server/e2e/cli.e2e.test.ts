@@ -119,9 +119,12 @@ function traffic(base: string) {
  * Runs asynchronously, so the traffic of this process goes on meanwhile.
  */
 function terminal(...args: string[]) {
-  const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ");
+  // `exec`: `script` runs the command through $SHELL, and a shell that stays as the CLI's parent
+  // (dash does) dies of the Ctrl-C itself, so the exit status would be the shell's 130, not the CLI's.
+  const quoted = `exec ${[process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ")}`;
   // Its own process group, so a timeout kills the CLI under `script` too.
-  const child = spawn("script", ["-qfec", quoted, "/dev/null"], { env, stdio: ["pipe", "pipe", "pipe"], detached: true });
+  // The same shell on every machine (CI's may differ from a developer's login shell).
+  const child = spawn("script", ["-qfec", quoted, "/dev/null"], { env: { ...env, SHELL: "/bin/sh" }, stdio: ["pipe", "pipe", "pipe"], detached: true });
   let output = "";
   child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
@@ -199,6 +202,19 @@ describe("durable-shards CLI against the running server", () => {
       // detaches and leaves it running; then it is aborted.
       const started = await json<{ started: boolean; version: number }>("add-shards", "chunks", "1", "--copy-rate", "65536");
       expect(started.started).toBe(true);
+      // Announcing chunks (a write to several chunk shards at once) goes on while the change runs.
+      const announcer = await connect(server.base);
+      try {
+        const code = randomCode();
+        expect((await announcer.ask({ type: "register", pairingCode: code, publicKey: randomKey() })).type).toBe("registered");
+        for (let round = 0; round < 5; round++) {
+          const chunks = Array.from({ length: 20 }, (_, i) => ({ chunkId: `during-${Date.now()}-${round}-${i}` }));
+          expect(await announcer.ask({ type: "chunk_announce", peerId: code, chunks })).toEqual({ type: "chunk_announce_ack", registered: 20 });
+          await new Promise((r) => setTimeout(r, 300));
+        }
+      } finally {
+        await announcer.close();
+      }
       const follow = terminal("change", "chunks");
       await follow.shows(/change v\d+ +\|/);
       follow.type("\x03");
