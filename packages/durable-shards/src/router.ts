@@ -315,31 +315,35 @@ export class ShardRouter<T extends ShardedObject> {
   }
 
   /**
-   * Runs `call` on each shard that owns at least one of `keys`, with the keys it owns (at most
-   * {@link MAX_KEYS_PER_CALL} keys). Each shard runs the call only if it serves every key it was
-   * sent. While a change runs, the directory still hands out the old map; a group refused because
+   * Runs `call` on each shard that owns at least one of `keys`, with the keys it owns, in groups
+   * of at most {@link MAX_KEYS_PER_CALL}. Each shard runs a call only if it serves every key of the
+   * group. While a change runs, the directory still hands out the old map; a group refused because
    * some of its keys moved is sent again where each key went (as the refusing shard says, else by
-   * a refreshed map), up to `maxRoutingAttempts` rounds, so writes go on through the change. A
-   * shard then appears once per group of keys it was sent; a group still refused after the last
-   * round stays in the result with its `WrongShard` error. `deadlineMs` applies to each round.
+   * a refreshed map), up to `maxRoutingAttempts` rounds, so writes go on through the change. The
+   * result lists one outcome per group sent, so a shard may appear more than once; a group still
+   * refused after the last round stays in it with its `WrongShard` error. `deadlineMs` applies to
+   * each round.
    */
   async some<R>(
     keys: readonly string[],
     call: (shard: ShardClient<T>, keys: string[], shardId: string) => Promise<R>,
     options: FanOutOptions = {},
   ): Promise<FanOutResult<R>> {
-    if (keys.length > MAX_KEYS_PER_CALL) throw new ShardError("InvalidArgument", `keys: at most ${MAX_KEYS_PER_CALL} keys per call, got ${keys.length}`);
     let map = await this.hashMap();
     const checked = keys.map((key) => checkKey(key));
     let groups = groupBy(checked, (key) => map.shardOfKey(key).id);
     const outcomes: FanOutOutcome<R>[] = [];
     for (let round = 1; ; round++) {
-      const targets = [...groups.keys()];
-      const result = await fanOut(targets, (id) => call(this.keysClient(map, id, groups.get(id)!), groups.get(id)!, id), options);
+      const sent = [...groups].flatMap(([id, group]) => chunks(group, MAX_KEYS_PER_CALL).map((part) => ({ id, keys: part })));
+      const result = await fanOut(
+        sent.map((g) => g.id),
+        (id, i) => call(this.keysClient(map, id, sent[i]!.keys), sent[i]!.keys, id),
+        options,
+      );
       const refused: { keys: string[]; owners: readonly (string | null)[] }[] = [];
       result.results.forEach((outcome, i) => {
         const error = outcome.ok ? undefined : outcome.error;
-        if (error instanceof WrongShardError && round < this.maxAttempts) refused.push({ keys: groups.get(targets[i]!)!, owners: error.owners ?? [] });
+        if (error instanceof WrongShardError && round < this.maxAttempts) refused.push({ keys: sent[i]!.keys, owners: error.owners ?? [] });
         else outcomes.push(outcome);
       });
       if (refused.length === 0) break;
@@ -466,6 +470,14 @@ function groupBy(items: readonly string[], keyOf: (item: string) => string): Map
   const groups = new Map<string, string[]>();
   for (const item of items) push(groups, keyOf(item), item);
   return groups;
+}
+
+/** `items` in pieces of at most `size`. */
+function chunks<T>(items: T[], size: number): T[][] {
+  if (items.length <= size) return [items];
+  const pieces: T[][] = [];
+  for (let i = 0; i < items.length; i += size) pieces.push(items.slice(i, i + size));
+  return pieces;
 }
 
 function push(groups: Map<string, string[]>, key: string, item: string): void {

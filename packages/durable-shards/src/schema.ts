@@ -32,7 +32,7 @@ export const keySchema = z
   .string({ error: "key must be a string" })
   .min(1, "key must not be empty")
   .max(MAX_KEY_LENGTH, `key must be at most ${MAX_KEY_LENGTH} characters`);
-/** Most keys one `router.some` call takes (every shard call of it carries its keys). */
+/** Most keys in one shard call of `router.some` (each carries its keys); larger groups are split. */
 export const MAX_KEYS_PER_CALL = 10_000;
 /** The keys of a call for several keys (`router.some`). */
 export const keysSchema = z

@@ -432,10 +432,11 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   }
 
   /**
-   * Runs shard method `method(...args)` for a whole shard (fan-out), if this object is that shard
-   * and its slots did not change after the caller's map version (else the caller would count moved
-   * slots twice or not at all). Otherwise it returns a `WrongShard` failure. Per-key methods are
-   * refused (`InvalidArgument`): they would run without the key's slot being checked.
+   * Runs shard method `method(...args)` for a whole shard (fan-out), if this object is that shard,
+   * its slots did not change after the caller's map version, and it holds no rows of slots it does
+   * not serve ({@link holdsRowsOf}); else the caller would count moving rows twice or not at all.
+   * Otherwise it returns a `WrongShard` failure. Per-key methods are refused (`InvalidArgument`):
+   * they would run without the key's slot being checked.
    */
   shardCall(keyspace: unknown, shard: unknown, version: unknown, method: unknown, ...args: unknown[]): unknown {
     return settle(() => {
