@@ -9,7 +9,8 @@ import { countSlots, type SlotRange } from "./shard-map.js";
  * Phases of a change. `planned`: stored, nothing moved yet. `copying`, `catching up`, `cutting
  * over`: moves are running, and the change is in the earliest phase of its moves (see
  * {@link MovePhase}).
- * `cleaning up`: the new map is committed; sources drop the rows they gave away. `done`.
+ * `cleaning up`: the new map is committed; sources drop the rows they gave away (retried until
+ * every drop succeeded). `done`.
  * `rolling back` / `rolled back`: every slot goes back to its source, with every write made
  * meanwhile. `failed`: a rollback that could not finish yet; the alarm keeps retrying it.
  */
@@ -197,7 +198,7 @@ export function diagnosisOf(keyspace: string, change: ChangeStatus | null, retry
       problems,
       healthy: problems.length === 0,
       nextStep: "nothing: no change is in progress",
-      actions: problems.length ? ["rows of a failed clean-up are unreachable and harmless; the next change of these slots replaces them"] : [],
+      actions: problems.length ? ["these errors were recorded by a change that has ended; nothing of it is left to do"] : [],
     };
   }
   const problems = change.moves.filter((m) => m.error).map((m) => `move ${m.from} → ${m.to} (${m.phase}): ${m.error}`);

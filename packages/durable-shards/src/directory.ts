@@ -753,9 +753,20 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
       this.commit(keyspace, plan.map, "committed");
       record.phase = "cleaning up";
       ctx.save();
-      await cleanUp(ctx);
-      return this.finish(ctx, "done");
+      return this.cleanUpAndFinish(ctx);
     });
+  }
+
+  /**
+   * Drops the rows the sources gave away; the change is done once every drop succeeded. Until
+   * then it stays `cleaning up` and the resume timer tries again: a source holding rows it gave
+   * away refuses whole-shard calls (they would count those rows twice).
+   */
+  private async cleanUpAndFinish(ctx: ChangeContext): Promise<ChangeRecord> {
+    await this.timers.after(RESUME_TIMER, RESUME_DELAY_MS);
+    await cleanUp(ctx);
+    if (ctx.record.moves.some((m) => m.phase !== "done")) return ctx.record;
+    return this.finish(ctx, "done");
   }
 
   /** Rolls the change of `ctx` back and commits the old map at its version; see `rollBackMoves`. */
@@ -788,9 +799,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     const record = this.changes.latestRecord(keyspace);
     const plan = record && this.changes.planOf(keyspace, record.version);
     if (!record || !plan || record.phase !== "cleaning up") return undefined;
-    const ctx = this.changeContext(keyspace, plan, record);
-    await cleanUp(ctx);
-    return this.finish(ctx, "done");
+    return this.cleanUpAndFinish(this.changeContext(keyspace, plan, record));
   }
 
   private finish(ctx: ChangeContext, phase: "done" | "rolled back"): ChangeRecord {

@@ -29,6 +29,8 @@ const MIGRATIONS = [
   },
   // So that a keyspace's ledger rows move with their slots (KeyLedgerOptions.slotOf).
   { version: 2, name: "ledger slots", up: "ALTER TABLE _ds_key_ledger ADD COLUMN slot INTEGER NOT NULL DEFAULT 0" },
+  // Moves, backups and the whole-shard check (ShardedObject.holdsRowsOf) read it by slot range.
+  { version: 3, name: "ledger slot index", up: "CREATE INDEX _ds_key_ledger_slot ON _ds_key_ledger (slot)" },
 ];
 
 /**

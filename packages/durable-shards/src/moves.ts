@@ -253,8 +253,10 @@ export async function cleanUp(ctx: ChangeContext): Promise<void> {
   );
   dropped.results.forEach((r, i) => {
     const move = record.moves[i]!;
-    if (r.ok) move.phase = "done";
-    else move.error = `clean-up: ${r.error.message}`;
+    if (r.ok) {
+      move.phase = "done";
+      delete move.error;
+    } else move.error = `clean-up: ${r.error.message}`;
   });
   ctx.save();
 }

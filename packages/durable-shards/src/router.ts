@@ -14,7 +14,7 @@ import { invokeDirectory, type DirectoryNamespace } from "./directory-client.js"
 import { errorOf, failureOf, isFailure, unwrap, type Failure } from "./result.js";
 import { backoffDelay, retryAfter, sleep, withRetry, type RetryOptions } from "./retry.js";
 import { z } from "zod";
-import { MAX_KEYS_PER_CALL, checkKey, keyspaceNameSchema, parse, retryOptionsSchema, shardIdSchema } from "./schema.js";
+import { MAX_KEYS_PER_CALL, MAX_KEY_CHARS_PER_CALL, checkKey, keyspaceNameSchema, parse, retryOptionsSchema, shardIdSchema } from "./schema.js";
 import { ShardMap, type ShardInfo } from "./shard-map.js";
 import { FENCE_HEADER, REFUSED_HEADER } from "./fence.js";
 import { shardStub } from "./object-ids.js";
@@ -316,13 +316,17 @@ export class ShardRouter<T extends ShardedObject> {
 
   /**
    * Runs `call` on each shard that owns at least one of `keys`, with the keys it owns, in groups
-   * of at most {@link MAX_KEYS_PER_CALL}. Each shard runs a call only if it serves every key of the
-   * group. While a change runs, the directory still hands out the old map; a group refused because
+   * of at most {@link MAX_KEYS_PER_CALL} keys (and 1,000,000 characters of keys). Each shard runs
+   * a call only if it serves every key of the group. While a change runs, the directory still hands out the old map; a group refused because
    * some of its keys moved is sent again where each key went (as the refusing shard says, else by
    * a refreshed map), up to `maxRoutingAttempts` rounds, so writes go on through the change. The
    * result lists one outcome per group sent, so a shard may appear more than once; a group still
    * refused after the last round stays in it with its `WrongShard` error. `deadlineMs` applies to
    * each round.
+   *
+   * Warning: a refused group runs `call` again, on its keys' new shards. So `call` should make one
+   * shard call, idempotent for its keys, and let a `WrongShard` error through (a callback that
+   * catches it gets no second round).
    */
   async some<R>(
     keys: readonly string[],
@@ -334,7 +338,7 @@ export class ShardRouter<T extends ShardedObject> {
     let groups = groupBy(checked, (key) => map.shardOfKey(key).id);
     const outcomes: FanOutOutcome<R>[] = [];
     for (let round = 1; ; round++) {
-      const sent = [...groups].flatMap(([id, group]) => chunks(group, MAX_KEYS_PER_CALL).map((part) => ({ id, keys: part })));
+      const sent = [...groups].flatMap(([id, group]) => callGroups(group).map((part) => ({ id, keys: part })));
       const result = await fanOut(
         sent.map((g) => g.id),
         (id, i) => call(this.keysClient(map, id, sent[i]!.keys), sent[i]!.keys, id),
@@ -472,11 +476,24 @@ function groupBy(items: readonly string[], keyOf: (item: string) => string): Map
   return groups;
 }
 
-/** `items` in pieces of at most `size`. */
-function chunks<T>(items: T[], size: number): T[][] {
-  if (items.length <= size) return [items];
-  const pieces: T[][] = [];
-  for (let i = 0; i < items.length; i += size) pieces.push(items.slice(i, i + size));
+/**
+ * `keys` in pieces one call carries: at most {@link MAX_KEYS_PER_CALL} keys and about
+ * {@link MAX_KEY_CHARS_PER_CALL} characters, since the caller usually passes them again as an
+ * argument and an RPC message has a size limit.
+ */
+function callGroups(keys: string[]): string[][] {
+  const pieces: string[][] = [[]];
+  let chars = 0;
+  for (const key of keys) {
+    const last = pieces[pieces.length - 1]!;
+    if (last.length > 0 && (last.length >= MAX_KEYS_PER_CALL || chars + key.length > MAX_KEY_CHARS_PER_CALL)) {
+      pieces.push([key]);
+      chars = key.length;
+    } else {
+      last.push(key);
+      chars += key.length;
+    }
+  }
   return pieces;
 }
 

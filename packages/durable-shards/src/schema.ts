@@ -34,6 +34,8 @@ export const keySchema = z
   .max(MAX_KEY_LENGTH, `key must be at most ${MAX_KEY_LENGTH} characters`);
 /** Most keys in one shard call of `router.some` (each carries its keys); larger groups are split. */
 export const MAX_KEYS_PER_CALL = 10_000;
+/** Most characters of keys in one shard call of `router.some` (an RPC message has a size limit). */
+export const MAX_KEY_CHARS_PER_CALL = 1_000_000;
 /** The keys of a call for several keys (`router.some`). */
 export const keysSchema = z
   .array(keySchema)

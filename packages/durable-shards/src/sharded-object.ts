@@ -117,6 +117,11 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
   private ownership: Ownership | undefined;
   /** Calls in flight per slot, so a release waits for them before handing data over. */
   private readonly inflight = new Map<number, number>();
+  /**
+   * Whether this shard holds rows of slots it does not serve ({@link holdsRowsOf}), asked once and
+   * kept until a move changes its rows or its slots (then forgotten).
+   */
+  #foreignRows: boolean | undefined;
   private drained: (() => void)[] = [];
   /** Per-key methods (callable through {@link routedCall}) and shard methods (through {@link shardCall}). */
   private readonly methods: ReadonlySet<string>;
@@ -451,7 +456,8 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
       if (own.version > f.version) {
         return this.#refuse(name, refusal(own.version, `shard '${own.shard}' changed at map version ${own.version}, after the caller's ${f.version}`));
       }
-      if (this.holdsRowsOf(subtractRanges([[0, own.slotCount]], own.ranges))) {
+      this.#foreignRows ??= this.holdsRowsOf(subtractRanges([[0, own.slotCount]], own.ranges));
+      if (this.#foreignRows) {
         return this.#refuse(name, refusal(own.version, `shard '${own.shard}' holds rows of slots it does not serve while a change moves them`));
       }
       return this.run(-1, 0, name, (_key, ...rest) => fn.call(this, ...rest), undefined, 0, args);
@@ -486,7 +492,13 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
         const error = refusal(own.version, `shard '${own.shard}' of '${own.keyspace}' does not own ${missing.length} of the ${list.length} keys' slots (slot ${missing[0]})`);
         return this.#refuse(name, new WrongShardError(error.message, error.mapVersion, undefined, owners));
       }
-      return this.run(-1, 0, name, (_key, ...rest) => fn.call(this, ...rest), undefined, 0, args);
+      const result = this.run(-1, 0, name, (_key, ...rest) => fn.call(this, ...rest), undefined, 0, args);
+      if (!isThenable(result)) return result;
+      // As for a routed call: a release of these slots waits until the method settled, so a write
+      // it makes after an await is still carried to their next owner.
+      const held = [...new Set(slots)];
+      for (const slot of held) this.inflight.set(slot, (this.inflight.get(slot) ?? 0) + 1);
+      return Promise.resolve(result).finally(() => held.forEach((slot) => this.leave(slot)));
     });
   }
 
@@ -665,6 +677,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
         applied = applyDeletes(this.ctx.storage.sql, this.checkedSlotTables(), keys);
         this.importSlots(missing, rows);
       });
+      this.#foreignRows = undefined;
       return { rows: applied + Object.values(rows).reduce((n, r) => n + r.length, 0) };
     });
   }
@@ -721,6 +734,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
         if (isFirst) this.deleteSlots(missing);
         this.importSlots(missing, rows);
       });
+      this.#foreignRows = undefined;
       return { rows: Object.values(rows).reduce((n, r) => n + r.length, 0) };
     });
   }
@@ -905,6 +919,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
       // Only this move's record: the shard may have released other slots at the same version.
       this.ctx.storage.sql.exec("DELETE FROM _ds_released WHERE version = ? AND ranges = ?", t.version, JSON.stringify(given));
     });
+    this.#foreignRows = undefined;
   }
 
   /**
@@ -937,6 +952,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
       JSON.stringify(next.ranges),
     );
     this.ownership = next;
+    this.#foreignRows = undefined;
   }
 
   /** The method `name` of the kind `allowed`; `other` is the other kind, named in the error. */

@@ -1,7 +1,7 @@
-import { env, runInDurableObject } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { ShardError, completeValuesOf, errorsOf, fanOut, valuesOf } from "../src/index.js";
-import { createKv, kvRouter } from "./helpers.js";
+import { createKv, directory, directoryStub, kvRouter } from "./helpers.js";
 
 describe("fan-out over real shards", () => {
   it("with one of N shards throwing returns N−1 values, 1 error and complete: false", async () => {
@@ -68,6 +68,34 @@ describe("whole-shard calls while rows move", () => {
 
     // The move rolled back: the target drops what it was given, and whole-shard calls reach it again.
     await s0.dsDrop(transfer);
+    const after = await router.all((shard) => shard.count());
+    expect(after.complete).toBe(true);
+    expect(valuesOf(after).reduce((a, b) => a + b, 0)).toBe(40);
+  });
+});
+
+describe("a clean-up that fails", () => {
+  it("is retried until the source dropped the rows it gave away; meanwhile that source refuses whole-shard calls", async () => {
+    const keyspace = await createKv(2, 64);
+    const { router } = kvRouter(keyspace);
+    for (let i = 0; i < 40; i++) await router.get(`k${i}`).put("v");
+    await runInDurableObject(env.KV.getByName(`${keyspace}:s0`), (o) => o.sabotageDrop(true));
+    const added = await directory().addShards(keyspace, 1);
+    expect(added.moves.map((m) => m.from)).toContain("s0");
+    const change = await directory().getChange(keyspace);
+    expect(change?.phase).toBe("cleaning up");
+    expect(change?.moves.find((m) => m.from === "s0")?.error).toMatch(/clean-up: .*fails to drop rows/);
+
+    const during = await router.all((shard) => shard.count());
+    expect(during.complete).toBe(false);
+    expect(errorsOf(during).map((e) => e.shard)).toEqual(["s0"]);
+    expect(errorsOf(during)[0]!.error.message).toMatch(/holds rows of slots it does not serve/);
+
+    await runInDurableObject(env.KV.getByName(`${keyspace}:s0`), (o) => o.sabotageDrop(false));
+    expect(await runDurableObjectAlarm(directoryStub())).toBe(true);
+    const done = await directory().getChange(keyspace);
+    expect(done?.phase).toBe("done");
+    expect(done?.moves.every((m) => m.phase === "done" && m.error === undefined)).toBe(true);
     const after = await router.all((shard) => shard.count());
     expect(after.complete).toBe(true);
     expect(valuesOf(after).reduce((a, b) => a + b, 0)).toBe(40);

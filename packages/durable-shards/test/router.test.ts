@@ -206,6 +206,20 @@ describe("ShardRouter", () => {
     for (const id of ["s0", "s1", "s2", "s3"]) expect(await runInDurableObject(env.KV.getByName(`${keyspace}:${id}`), (_, state) => exceptionsIn(state.storage))).toBe(0);
   });
 
+  it("carries a write that a call for several keys makes after an await to the keys' next shard (a release waits for it)", async () => {
+    const keyspace = await createKv(2, 64);
+    const { router } = kvRouter(keyspace);
+    const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
+    await router.some(keys, (shard, group) => shard.putMany(group, "before"));
+    const late = router.some(keys, (shard, group) => shard.slowPutMany(group, "late", 400));
+    await new Promise((r) => setTimeout(r, 50));
+    const added = await directory().addShards(keyspace, 1);
+    expect(added.movedSlots).toBeGreaterThan(0);
+    expect((await late).complete).toBe(true);
+    for (const key of keys) expect([key, await router.get(key).get()]).toEqual([key, "late"]);
+    expect(await rowsOutsideOwnership(keyspace)).toEqual([]);
+  });
+
   it("refuses a call for several keys at the shard unless it serves every one, naming who does", async () => {
     const keyspace = await createKv(2, 64);
     const map = await kvRouter(keyspace).router.map();
