@@ -50,7 +50,7 @@ import type { AutoscalerAction } from "./autoscaler.js";
 import { metricsFamilies, type KeyspaceMetrics } from "./keyspace-metrics.js";
 import { OBSERVATION_TABLES, Observer, type KeyspaceSettings, type ObserverHost } from "./observer.js";
 import { BACKUP_TABLES, Backups, type BackupHost, type BackupJob } from "./backups.js";
-import { LOAD_HISTORY_TABLES, type KEPT_COLUMNS, type LoadHistory } from "./load-history.js";
+import { LOAD_HISTORY_TABLES, type LoadHistory } from "./load-history.js";
 import { renderPrometheus } from "./prometheus.js";
 
 /** Name of the directory object unless a router or app says otherwise. */
@@ -353,7 +353,7 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
   }
 
   /**
-   * `keyspace`'s load per slot range at each of its last {@link KEPT_COLUMNS} evaluations (every
+   * `keyspace`'s load per slot range at each of its last 120 evaluations (`load-history.ts`) (every
    * `observeIntervalMs`) that every shard answered, oldest first: the past of the dashboard's heatmap.
    */
   loadHistory(keyspace: string): LoadHistory {
@@ -759,11 +759,10 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
 
   /**
    * Drops the rows the sources gave away; the change is done once every drop succeeded. Until
-   * then it stays `cleaning up` and the resume timer tries again: a source holding rows it gave
+   * then it stays `cleaning up` and the resume timer (armed by the caller) tries again: a source holding rows it gave
    * away refuses whole-shard calls (they would count those rows twice).
    */
   private async cleanUpAndFinish(ctx: ChangeContext): Promise<ChangeRecord> {
-    await this.timers.after(RESUME_TIMER, RESUME_DELAY_MS);
     await cleanUp(ctx);
     if (ctx.record.moves.some((m) => m.phase !== "done")) return ctx.record;
     return this.finish(ctx, "done");
@@ -799,6 +798,8 @@ export class ShardDirectory<Env = unknown> extends DurableObject<Env> {
     const record = this.changes.latestRecord(keyspace);
     const plan = record && this.changes.planOf(keyspace, record.version);
     if (!record || !plan || record.phase !== "cleaning up") return undefined;
+    // As `apply` does for a pending change: should this fail again, the alarm tries once more.
+    await this.timers.after(RESUME_TIMER, RESUME_DELAY_MS);
     return this.cleanUpAndFinish(this.changeContext(keyspace, plan, record));
   }
 

@@ -33,7 +33,11 @@ const STATUS: Partial<Record<string, number>> = {
 export function errorStatus(error: unknown): number | undefined {
   if (isOverloaded(error)) return 503;
   const typed = ShardError.from(error);
-  return typed ? (STATUS[typed.code] ?? (typed.retryable ? 503 : 500)) : undefined;
+  return typed && statusOf(typed);
+}
+
+function statusOf(error: ShardError): number {
+  return STATUS[error.code] ?? (error.retryable ? 503 : 500);
 }
 
 /**
@@ -51,7 +55,7 @@ export function errorResponse(error: unknown): Response | undefined {
   }
   const typed = ShardError.from(error);
   if (!typed) return undefined;
-  const status = errorStatus(typed)!;
+  const status = statusOf(typed);
   const headers: HeadersInit = status === 503 ? { "Retry-After": "1" } : {};
   return Response.json({ error: typed.code, message: typed.detail }, { status, headers });
 }

@@ -242,17 +242,20 @@ function charge(ctx: ChangeContext, bytes: number): void {
   if (budget) budget.bytes += bytes - PAGE_BYTES;
 }
 
-/** After the commit: sources drop the rows they gave away. A failure leaves unreachable rows, never wrong answers. */
+/**
+ * After the commit: the sources of moves not done yet drop the rows they gave away. A failed drop
+ * leaves its move `cleaning up` with the error, to be run again.
+ */
 export async function cleanUp(ctx: ChangeContext): Promise<void> {
-  const { record } = ctx;
-  for (const move of record.moves) move.phase = "cleaning up";
+  const moves = ctx.record.moves.filter((m) => m.phase !== "done");
+  for (const move of moves) move.phase = "cleaning up";
   ctx.save();
   const dropped = await fanOut(
-    record.moves.map((m) => m.from),
-    async (shard, i) => unwrap(await ctx.stub(shard).dsDrop(ctx.transfer(shard, record.moves[i]!.ranges))),
+    moves.map((m) => m.from),
+    async (shard, i) => unwrap(await ctx.stub(shard).dsDrop(ctx.transfer(shard, moves[i]!.ranges))),
   );
   dropped.results.forEach((r, i) => {
-    const move = record.moves[i]!;
+    const move = moves[i]!;
     if (r.ok) {
       move.phase = "done";
       delete move.error;

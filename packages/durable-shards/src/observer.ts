@@ -98,9 +98,9 @@ export class Observer {
     const current = this.settings(keyspace);
     const next: KeyspaceSettings = {
       observeIntervalMs: change.observeIntervalMs === null ? DEFAULT_OBSERVE_INTERVAL_MS : (change.observeIntervalMs ?? current.observeIntervalMs),
-      alerts: parse(alertSettingsSchema, merged(alertSettingsSchema, current.alerts, change.alerts, "alerts"), "settings.alerts"),
-      autoscaler: parse(autoscalerSettingsSchema, merged(autoscalerSettingsSchema, current.autoscaler, change.autoscaler, "autoscaler"), "settings.autoscaler"),
-      backups: parse(backupSettingsSchema, merged(backupSettingsSchema, current.backups, change.backups, "backups"), "settings.backups"),
+      alerts: merged(alertSettingsSchema, current.alerts, change.alerts, "alerts"),
+      autoscaler: merged(autoscalerSettingsSchema, current.autoscaler, change.autoscaler, "autoscaler"),
+      backups: merged(backupSettingsSchema, current.backups, change.backups, "backups"),
     };
     this.host.sql.exec(
       "INSERT INTO keyspace_settings (keyspace, settings) VALUES (?, ?) ON CONFLICT (keyspace) DO UPDATE SET settings = excluded.settings",
@@ -305,14 +305,14 @@ export class Observer {
  * `change` merged into `current`; a field set to `null` goes back to its default (JSON has no
  * undefined). A null field the group does not have is refused, as any unknown field is.
  */
-function merged(schema: z.ZodObject, current: object, change: Record<string, unknown> = {}, group: string): Record<string, unknown> {
+function merged<S extends z.ZodObject>(schema: S, current: object, change: Record<string, unknown> = {}, group: string): z.infer<S> {
   const out: Record<string, unknown> = { ...current, ...change };
   for (const [field, value] of Object.entries(change)) {
     if (value !== null) continue;
     if (!(field in schema.shape)) throw new ShardError("InvalidArgument", `settings.${group}: unknown setting '${field}'`);
     delete out[field];
   }
-  return out;
+  return parse(schema, out, `settings.${group}`);
 }
 
 /**

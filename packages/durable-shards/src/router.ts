@@ -166,9 +166,7 @@ export class ShardRouter<T extends ShardedObject> {
   /** A client whose methods run on the object that owns `key`. */
   get(key: string): KeyClient<T> {
     const k = checkKey(key);
-    return new Proxy({} as KeyClient<T>, {
-      get: (_, method) => (typeof method === "string" ? (...args: unknown[]) => this.route(k, method, args) : undefined),
-    });
+    return methodsOf<KeyClient<T>>((method, args) => this.route(k, method, args));
   }
 
   /** Calls `method(key, ...args)` on the owner of `key`. */
@@ -289,15 +287,7 @@ export class ShardRouter<T extends ShardedObject> {
   /** A client whose methods run on shard `shardId` as a whole. */
   shard(shardId: string): ShardClient<T> {
     const id = parse(shardIdSchema, shardId, "shardId");
-    return new Proxy({} as ShardClient<T>, {
-      get: (_, method) =>
-        typeof method === "string"
-          ? async (...args: unknown[]) => {
-              const map = await this.hashMap();
-              return this.callShard(map, id, method, args);
-            }
-          : undefined,
-    });
+    return methodsOf<ShardClient<T>>(async (method, args) => this.callShard(await this.hashMap(), id, method, args));
   }
 
   /**
@@ -379,10 +369,7 @@ export class ShardRouter<T extends ShardedObject> {
     const result = await fanOut(
       shardIds,
       (id) => {
-        const client = new Proxy({} as ShardClient<T>, {
-          get: (_, method) => (typeof method === "string" ? (...args: unknown[]) => this.callShard(map, id, method, args) : undefined),
-        });
-        return call(client, id);
+        return call(methodsOf<ShardClient<T>>((method, args) => this.callShard(map, id, method, args)), id);
       },
       options,
     );
@@ -400,10 +387,7 @@ export class ShardRouter<T extends ShardedObject> {
     // A shard a refusal named may be new in the running change, so not in the map yet.
     const shard = map.shards.find((s) => s.id === shardId);
     const newStub = () => (shard ? this.shardStub(shard) : this.namedStub(shardId));
-    return new Proxy({} as ShardClient<T>, {
-      get: (_, method) =>
-        typeof method === "string" ? (...args: unknown[]) => this.invoke(newStub, (stub) => stub.keysCall(this.keyspace, shardId, keys, method, ...args)) : undefined,
-    });
+    return methodsOf<ShardClient<T>>((method, args) => this.invoke(newStub, (stub) => stub.keysCall(this.keyspace, shardId, keys, method, ...args)));
   }
 
   /** `call` on the object `newStub` reaches, platform errors retried per the policy; its failure thrown typed. */
@@ -467,6 +451,13 @@ export class ShardRouter<T extends ShardedObject> {
   private shardStub(shard: ShardInfo): ShardRpc {
     return shardStub(this.options.namespace, this.keyspace, shard) as unknown as ShardRpc;
   }
+}
+
+/** A client whose every method `name(...args)` is `call(name, args)`. */
+function methodsOf<C>(call: (method: string, args: unknown[]) => Promise<unknown>): C {
+  return new Proxy({} as object, {
+    get: (_, method) => (typeof method === "string" ? (...args: unknown[]) => call(method, args) : undefined),
+  }) as C;
 }
 
 /** `items` grouped by `keyOf`, groups in first-seen order. */

@@ -355,8 +355,8 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
       if (this.ctx.id.name !== undefined && this.ctx.id.name !== expected) return refusal(0, `object '${this.ctx.id.name}' is not the entity '${expected}'`);
       return { slot: -1, slotCount: 0, hash };
     }
-    const own = this.ownership;
-    if (!own || own.keyspace !== f.keyspace || own.shard !== f.shard) return refusal(own?.version ?? 0, `object is not shard '${f.shard}' of '${f.keyspace}'`);
+    const own = ownershipAs(this.ownership, f.keyspace, f.shard);
+    if (own instanceof WrongShardError) return own;
     const slot = slotOfHash(hash, own.slotCount);
     if (!rangesContain(own.ranges, slot)) return this.slotRefusal(own, slot);
     return { slot, slotCount: own.slotCount, hash };
@@ -394,7 +394,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
       return result;
     }
     const started = measure ? Date.now() : 0;
-    if (slot >= 0) this.inflight.set(slot, (this.inflight.get(slot) ?? 0) + 1);
+    if (slot >= 0) this.enter(slot);
     return Promise.resolve(result)
       .then(
         (value) => {
@@ -448,11 +448,9 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
       const f = parseShardFence(keyspace, shard, version);
       const fn = this.method(method, this.shardLevel, this.methods);
       if (args.length > MAX_ARGS) parse(argsSchema, args, "args");
-      const own = this.ownership;
       const name = method as string;
-      if (!own || own.keyspace !== f.keyspace || own.shard !== f.shard) {
-        return this.#refuse(name, refusal(own?.version ?? 0, `object is not shard '${f.shard}' of '${f.keyspace}'`));
-      }
+      const own = ownershipAs(this.ownership, f.keyspace, f.shard);
+      if (own instanceof WrongShardError) return this.#refuse(name, own);
       if (own.version > f.version) {
         return this.#refuse(name, refusal(own.version, `shard '${own.shard}' changed at map version ${own.version}, after the caller's ${f.version}`));
       }
@@ -479,11 +477,9 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
       const list = parse(keysSchema, keys, "keys");
       const fn = this.method(method, this.shardLevel, this.methods);
       if (args.length > MAX_ARGS) parse(argsSchema, args, "args");
-      const own = this.ownership;
       const name = method as string;
-      if (!own || own.keyspace !== ks || own.shard !== id) {
-        return this.#refuse(name, refusal(own?.version ?? 0, `object is not shard '${id}' of '${ks}'`));
-      }
+      const own = ownershipAs(this.ownership, ks, id);
+      if (own instanceof WrongShardError) return this.#refuse(name, own);
       const slots = list.map((key) => slotOfHash(hashKey(key), own.slotCount));
       const missing = slots.filter((slot) => !rangesContain(own.ranges, slot));
       if (missing.length > 0) {
@@ -497,7 +493,7 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
       // As for a routed call: a release of these slots waits until the method settled, so a write
       // it makes after an await is still carried to their next owner.
       const held = [...new Set(slots)];
-      for (const slot of held) this.inflight.set(slot, (this.inflight.get(slot) ?? 0) + 1);
+      for (const slot of held) this.enter(slot);
       return Promise.resolve(result).finally(() => held.forEach((slot) => this.leave(slot)));
     });
   }
@@ -987,6 +983,11 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
     return rows;
   }
 
+  /** A call on `slot` started; a release of the slot waits until it {@link leave}s. */
+  private enter(slot: number): void {
+    this.inflight.set(slot, (this.inflight.get(slot) ?? 0) + 1);
+  }
+
   private leave(slot: number): void {
     const left = (this.inflight.get(slot) ?? 1) - 1;
     if (left > 0) this.inflight.set(slot, left);
@@ -1003,6 +1004,12 @@ export abstract class ShardedObject<Env = unknown> extends DurableObject<Env> {
       await new Promise<void>((resolve) => this.drained.push(resolve));
     }
   }
+}
+
+/** `own` when it is shard `shard` of `keyspace`, else the refusal of a call naming that shard. */
+function ownershipAs(own: Ownership | undefined, keyspace: string, shard: string): Ownership | WrongShardError {
+  if (own && own.keyspace === keyspace && own.shard === shard) return own;
+  return refusal(own?.version ?? 0, `object is not shard '${shard}' of '${keyspace}'`);
 }
 
 function refusal(version: number, message: string, movedTo?: string): WrongShardError {

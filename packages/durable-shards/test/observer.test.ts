@@ -87,7 +87,8 @@ describe("metrics", () => {
       expect(histogram.type).toBe("HISTOGRAM");
       const buckets = histogram.metrics[0]!.buckets!;
       // By bound, +Inf last (an object lists integer-like keys such as "1" first).
-      const counts = Object.entries(buckets).sort(([a], [b]) => Number(a) - Number(b)).map(([, n]) => Number(n));
+      const bound = (le: string) => (le === "+Inf" ? Infinity : Number(le));
+      const counts = Object.entries(buckets).sort(([a], [b]) => bound(a) - bound(b)).map(([, n]) => Number(n));
       expect(counts).toEqual([...counts].sort((a, b) => a - b));
       expect(buckets["+Inf"]).toBe(calls.value);
     }
@@ -352,12 +353,15 @@ describe("autoscaler", () => {
         await sleep(5);
       }
     })();
-    for (let i = 0; i < 100 && (await shards()) < 2; i++) await sleep(100);
-    stop = true;
-    await load;
+    try {
+      await until(shards, (n) => n >= 2, "the autoscaler to add a shard", 10_000, 100);
+    } finally {
+      stop = true;
+      await load;
+    }
     expect(await shards()).toBe(2);
     // Idle now: the load fades (window 1 s) and the autoscaler removes a shard again.
-    for (let i = 0; i < 150 && (await shards()) > 1; i++) await sleep(100);
+    await until(shards, (n) => n <= 1, "the autoscaler to remove a shard", 15_000, 100);
     expect(await shards()).toBe(1);
     const { decisions } = await directory().autoscaler(name);
     const acted = decisions.filter((d) => d.action !== "none").reverse();
@@ -384,7 +388,7 @@ describe("autoscaler", () => {
     await directory().resumeAutoscaler(name);
     expect((await directory().observe(name)).decision.action).toBe("add");
     // The change runs in the background; the evaluation did not wait for it.
-    for (let i = 0; i < 100 && (await directory().getChange(name))?.phase !== "done"; i++) await sleep(50);
+    await until(() => directory().getChange(name), (c) => c?.phase === "done", "the added shard's change");
     expect((await directory().getKeyspace(name)).shards.length).toBe(2);
     expect((await directory().autoscaler(name)).decisions.map((d) => d.reason).slice(1, 3)).toEqual(["resumed by an operator", "paused by an operator"]);
     expect(logged.map((l) => l.replace(/^.*?: none: /, ""))).toEqual(expect.arrayContaining(["paused by an operator", "resumed by an operator"]));
