@@ -22,13 +22,15 @@ const get = async <T>(path: string): Promise<T> => {
   if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`);
   return (await response.json()) as T;
 };
+/** One round of load: its calls and its wall time in seconds. */
+type Round = { calls: number; seconds: number };
 /** One round of load: its calls and how long it took (wall time, measured here: a call held up by the backup makes the round longer). */
-const round = async () => {
+const round = async (): Promise<Round> => {
   const t = performance.now();
   const { calls } = await get<{ calls: number }>(`/load?ms=${ROUND_MS}&c=${CONCURRENCY}`);
   return { calls, seconds: (performance.now() - t) / 1000 };
 };
-const rate = (rounds: { calls: number; seconds: number }[]) => rounds.reduce((n, r) => n + r.calls, 0) / rounds.reduce((s, r) => s + r.seconds, 0);
+const rate = (rounds: Round[]) => rounds.reduce((n, r) => n + r.calls, 0) / rounds.reduce((s, r) => s + r.seconds, 0);
 
 interface Job {
   id: string;
@@ -40,11 +42,11 @@ interface Job {
 }
 
 /** A backup run to the end while load runs round after round: the job, its wall time, and the rounds. */
-async function backupUnderLoad(): Promise<{ job: Job; seconds: number; rounds: { calls: number; seconds: number }[] }> {
+async function backupUnderLoad(): Promise<{ job: Job; seconds: number; rounds: Round[] }> {
   let done = false;
   const started = performance.now();
   const backup = get<Job>("/backup").finally(() => (done = true));
-  const rounds: { calls: number; seconds: number }[] = [];
+  const rounds: Round[] = [];
   while (!done) rounds.push(await round());
   const job = await backup;
   if (job.phase !== "done") throw new Error(`backup ${job.phase}: ${job.error}`);
@@ -56,7 +58,7 @@ try {
   heading(`backup and restore: ${fmt(setup.rows)} rows, ${fmt(setup.bytes / 1024 ** 2, 3)} MB over 4 shards, R2 simulated by Miniflare, backup rate limit ${RATE ? `${fmt(RATE / 1024 ** 2, 3)} MiB/s` : "none"}`);
   for (let i = 0; i < 4; i++) await round(); // warm-up
 
-  const baseline: { calls: number; seconds: number }[] = [];
+  const baseline: Round[] = [];
   for (let i = 0; i < 10; i++) baseline.push(await round());
 
   const { job, seconds: backupSeconds, rounds: during } = await backupUnderLoad();

@@ -4,7 +4,7 @@
  * the operator's endpoints under `/admin`, and the durable-shards admin API and dashboard under
  * `/_shards`. Every refusal is a 4xx (or a 503 to retry) with a JSON `{error, code}`.
  */
-import { adminApp, errorStatus, ShardError } from "durable-shards";
+import { adminApp, ShardError } from "durable-shards";
 import { Hono, type Context } from "hono";
 import { opens, verifyToken } from "./auth.js";
 import { MAX_SAVE_BYTES } from "./content.js";
@@ -12,7 +12,7 @@ import { currentFlag } from "./control.js";
 import type { Env } from "./env.js";
 import { operatorApp } from "./operator.js";
 import { idSchema, storeKey, type StoreRef } from "./store-key.js";
-import { errorAnswer, type StoreOp } from "./store-http.js";
+import { errorAnswer, shardErrorAnswer, type StoreOp } from "./store-http.js";
 import { Stores } from "./stores.js";
 
 type App = { Bindings: Env };
@@ -38,7 +38,7 @@ export function createApp(): Hono<App> {
     const typed = ShardError.from(error);
     // A platform fault or an overloaded object: worth retrying (503). One of the library's errors
     // otherwise: its own status. Anything else is logged as the bug it is.
-    if (typed && !typed.retryable) return errorAnswer(errorStatus(typed)!, typed.code, typed.detail);
+    if (typed && !typed.retryable) return shardErrorAnswer(typed);
     if (!typed) console.error(`unexpected error: ${error instanceof Error ? error.message : String(error)}`);
     return errorAnswer(503, typed?.code ?? "Unavailable", "the store is unavailable; retry shortly", { "retry-after": "1" });
   });

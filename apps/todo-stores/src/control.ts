@@ -19,7 +19,6 @@ import { setUpOperations } from "./operations.js";
 import { MAX_PASSES, sideSchema, type MigrationStatus, type SweepStatus } from "./migration-status.js";
 import { Stores, type Side } from "./stores.js";
 
-
 export const setFlagSchema = z.strictObject({
   flag: sideSchema,
   /** Start a background sweep toward the flag's side (the gradual strategy). */
@@ -43,7 +42,11 @@ export class MigrationControl extends DurableObject<Env> {
   }
 
   async flag(d: Deployment): Promise<Side> {
-    const known = this.deployment(d);
+    return this.flagOf(this.deployment(d));
+  }
+
+  /** The flag, for a deployment already read (and stored) with {@link deployment}. */
+  private async flagOf(known: Deployment): Promise<Side> {
     // Once per keyspace: its alert thresholds and backup schedule (the Worker asks for the flag first).
     // Tried again a minute after a failure, not on every read.
     const id = known.instance + known.placement;
@@ -79,11 +82,11 @@ export class MigrationControl extends DurableObject<Env> {
   /** Moves one page of stores toward the flag's side now (the big bang's CLI calls it until done). */
   async sweepPage(d: Deployment, pageSize: number): Promise<SweepStatus> {
     const size = z.number().int().min(1).max(MAX_PAGE).parse(pageSize);
-    const flag = await this.flag(d);
+    const deployment = this.deployment(d);
+    const flag = await this.flagOf(deployment);
     let sweep = this.ctx.storage.kv.get<SweepStatus>("sweep");
     if (!sweep || sweep.to !== flag) sweep = this.fresh(flag, false, 20);
     if (sweep.done) return sweep;
-    const deployment = this.deployment(d);
     const stores = this.stores(deployment);
     let pages = 0;
     const page = await sweepKeys({

@@ -59,6 +59,13 @@ export const DRAIN_BATCH = 100;
  */
 export async function drainOutbox(sql: SqlStorage, db: D1Database, batches = 10): Promise<{ sent: number; left: number }> {
   await ensureD1(db);
+  const deleteTable = db.prepare("UPDATE todos SET cells = NULL, deleted = 1, version = ?, written_at = ?, synced_at = ? WHERE store_key = ? AND table_id = ? AND version < ?");
+  const upsertRow = db.prepare(
+    `INSERT INTO todos (store_key, table_id, row_id, cells, deleted, version, written_at, synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (store_key, table_id, row_id) DO UPDATE SET cells = excluded.cells, deleted = excluded.deleted,
+       version = excluded.version, written_at = excluded.written_at, synced_at = excluded.synced_at
+     WHERE excluded.version > todos.version`,
+  );
   let sent = 0;
   for (let b = 0; b < batches; b++) {
     const rows = sql
@@ -69,13 +76,6 @@ export async function drainOutbox(sql: SqlStorage, db: D1Database, batches = 10)
       .toArray();
     if (rows.length === 0) break;
     const now = Date.now();
-    const deleteTable = db.prepare("UPDATE todos SET cells = NULL, deleted = 1, version = ?, written_at = ?, synced_at = ? WHERE store_key = ? AND table_id = ? AND version < ?");
-    const upsertRow = db.prepare(
-      `INSERT INTO todos (store_key, table_id, row_id, cells, deleted, version, written_at, synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (store_key, table_id, row_id) DO UPDATE SET cells = excluded.cells, deleted = excluded.deleted,
-         version = excluded.version, written_at = excluded.written_at, synced_at = excluded.synced_at
-       WHERE excluded.version > todos.version`,
-    );
     await db.batch(
       rows.map((r) =>
         r.row_id === null ? deleteTable.bind(r.version, r.at, now, r.key, r.table_id, r.version) : upsertRow.bind(r.key, r.table_id, r.row_id, r.cells, r.cells === null ? 1 : 0, r.version, r.at, now),

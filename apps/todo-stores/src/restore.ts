@@ -4,10 +4,10 @@
  * backup), the user's store is read from there, and saved into the live store through the normal
  * path, so it is served wherever the user is now, reaches D1, and replaces what the store holds.
  */
-import { backupIdSchema, directoryClient, errorStatus, ShardError, ShardRouter } from "durable-shards";
+import { backupIdSchema, directoryClient, ShardError, ShardRouter } from "durable-shards";
 import { z } from "zod";
 import type { Env } from "./env.js";
-import { errorAnswer } from "./store-http.js";
+import { errorAnswer, shardErrorAnswer } from "./store-http.js";
 import { Stores } from "./stores.js";
 import { deploymentOf, placementOf } from "./deployment.js";
 import type { StoreShard } from "./store-shard.js";
@@ -31,7 +31,7 @@ export async function restoreStore(env: Env, key: string, { backupId }: z.infer<
     // An unknown backup (404), a refused restore: the library's status, in the app's error shape.
     const typed = ShardError.from(error);
     if (!typed) throw error;
-    return errorAnswer(errorStatus(typed)!, typed.code, typed.detail, typed.retryable ? { "retry-after": "1" } : {});
+    return shardErrorAnswer(typed);
   }
   const router = new ShardRouter<StoreShard>({ directory: env.DIRECTORY, namespace: env.STORES, keyspace: scratch });
   const body = await router.get(key).readStore();

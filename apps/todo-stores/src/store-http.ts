@@ -5,6 +5,7 @@
  * not serve answers with {@link REFUSED_HEADER} set to `Migrating` or `Migrated`, which the Worker
  * acts on and never shows to a client.
  */
+import { errorStatus, type ShardError } from "durable-shards";
 import { contentSchema } from "./content.js";
 import { ledgerRefusal, StoreRefusal, type StoreHost } from "./store-host.js";
 
@@ -17,6 +18,11 @@ export type StoreOp = "load" | "save" | "sync";
 /** A JSON error answer (what every refusal looks like to a client). */
 export function errorAnswer(status: number, code: string, message: string, headers: Record<string, string> = {}): Response {
   return Response.json({ error: message, code }, { status, headers });
+}
+
+/** One of the library's errors as the app's error answer: its own status and code (Retry-After when retryable). */
+export function shardErrorAnswer(error: ShardError): Response {
+  return errorAnswer(errorStatus(error)!, error.code, error.detail, error.retryable ? { "retry-after": "1" } : {});
 }
 
 /** Answers one forwarded request for `key`; `body` was read before (see `fencedRequest`). */

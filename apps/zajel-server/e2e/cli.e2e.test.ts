@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServer, type RunningServer } from "./server.js";
-import { fillChunks } from "./fill.js";
+import { announceChunks, withRegisteredClient, fillChunks } from "./fill.js";
 import { connect, randomCode, randomKey, type WsClient } from "./ws-client.js";
 
 const TOKEN = `e2e-admin-${Date.now()}`;
@@ -203,18 +203,12 @@ describe("durable-shards CLI against the running server", () => {
       const started = await json<{ started: boolean; version: number }>("add-shards", "chunks", "1", "--copy-rate", "65536");
       expect(started.started).toBe(true);
       // Announcing chunks (a write to several chunk shards at once) goes on while the change runs.
-      const announcer = await connect(server.base);
-      try {
-        const code = randomCode();
-        expect((await announcer.ask({ type: "register", pairingCode: code, publicKey: randomKey() })).type).toBe("registered");
+      await withRegisteredClient(server.base, async (socket, code) => {
         for (let round = 0; round < 5; round++) {
-          const chunks = Array.from({ length: 20 }, (_, i) => ({ chunkId: `during-${Date.now()}-${round}-${i}` }));
-          expect(await announcer.ask({ type: "chunk_announce", peerId: code, chunks })).toEqual({ type: "chunk_announce_ack", registered: 20 });
+          await announceChunks(socket, code, Array.from({ length: 20 }, (_, i) => `during-${Date.now()}-${round}-${i}`));
           await new Promise((r) => setTimeout(r, 300));
         }
-      } finally {
-        await announcer.close();
-      }
+      });
       const follow = terminal("change", "chunks");
       await follow.shows(/change v\d+ +\|/);
       follow.type("\x03");
